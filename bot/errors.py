@@ -1,0 +1,52 @@
+"""Domain errors. Each carries a short message that is safe to show to a user."""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base of every error whose message may be shown to users as it is."""
+
+    @property
+    def user_message(self) -> str:
+        """The sentence to show a user (no paths, no internals)."""
+        return str(self)
+
+
+class ImageError(BotError):
+    """The bytes are not a picture the engine can read."""
+
+
+class EmptyImageError(ImageError):
+    """Zero bytes were given instead of a picture."""
+
+
+class UnsupportedImageError(ImageError):
+    """The bytes are not in a picture format the engine reads (or are not a picture at all)."""
+
+
+class CorruptImageError(ImageError):
+    """The file claims to be a picture but cannot be decoded (truncated or damaged)."""
+
+
+class ImageTooLargeError(ImageError):
+    """The picture exceeds the byte or pixel limits (for instance a decompression bomb)."""
+
+
+class BundleError(BotError):
+    """A model bundle is missing, incomplete, or its parts disagree."""
+
+
+class FetchError(BotError):
+    """A picture could not be downloaded (refused host, too large, too slow, HTTP error)."""
+
+
+class BusyError(BotError):
+    """The recognition queue is full; the user should try again shortly."""
+
+
+class StorageError(BotError):
+    """The database could not complete an operation."""
+
+
+class TrainingError(BotError):
+    """Training could not produce a model bundle."""

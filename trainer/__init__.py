@@ -1,0 +1,1 @@
+"""Builds model bundles from labelled pictures. The only package that imports TensorFlow."""
