@@ -1,0 +1,93 @@
+"""Picture bytes in, named faces out: decode, detect, crop, classify."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.vision.bundle import ModelBundle
+from bot.vision.classifier import FaceClassifier, Prediction
+from bot.vision.crop import crop_views
+from bot.vision.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, decode_image
+from bot.vision.faces import FaceFinder, default_face_finder
+from bot.vision.geometry import Box
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One face of a picture: its box in original-picture pixels, the detector, the answer.
+
+    ``views`` holds the crops that were classified (kept so corrections can become
+    training data exactly as the model saw them).
+    """
+
+    box: Box
+    detector: str
+    prediction: Prediction
+    views: np.ndarray
+
+    def to_json(self) -> dict[str, object]:
+        """The ``faces`` item of ``classify --json``."""
+        return {
+            "box": self.box.as_list(),
+            "detector": self.detector,
+            "scores": [{"label": s.label, "score": s.score} for s in self.prediction.scores],
+            "unsure": self.prediction.unsure,
+        }
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """Everything found in one picture, the main subject first."""
+
+    faces: tuple[FaceResult, ...]
+    width: int
+    height: int
+    seconds: float
+    model_version: str
+
+
+class Recognizer:
+    """Holds one finder and one classifier; not thread-safe (use one per worker thread)."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        finder: FaceFinder,
+        limits: DecodeLimits = DEFAULT_LIMITS,
+        *,
+        max_faces: int = 10,
+    ) -> None:
+        self.bundle = bundle
+        self.finder = finder
+        self.classifier = FaceClassifier(bundle)
+        self.limits = limits
+        self.max_faces = max_faces
+
+    @classmethod
+    def from_paths(cls, bundle: ModelBundle, cascade_path: Path | None = None) -> Recognizer:
+        """A recognizer with the default detectors."""
+        return cls(bundle, default_face_finder(cascade_path))
+
+    def recognize_bytes(self, data: bytes) -> Recognition:
+        """Decode ``data`` (raising an ``ImageError`` for bad input) and recognise its faces."""
+        started = time.perf_counter()
+        decoded = decode_image(data, self.limits)
+        return self.recognize(decoded, started)
+
+    def recognize(self, decoded: DecodedImage, started: float | None = None) -> Recognition:
+        """Recognise the faces of an already decoded picture."""
+        started = time.perf_counter() if started is None else started
+        image = decoded.pixels
+        width, height = decoded.original_size
+        results = []
+        for face in self.finder.find(image)[: self.max_faces]:
+            views = crop_views(image, face.box, self.bundle.crop)
+            prediction = self.classifier.classify(views)
+            box = face.box.scaled(1.0 / decoded.scale).clipped(width, height)
+            results.append(FaceResult(box, face.detector, prediction, views))
+        elapsed = time.perf_counter() - started
+        return Recognition(tuple(results), width, height, elapsed, self.bundle.version)

@@ -1,0 +1,92 @@
+"""``python -m trainer train --data DIR --out BUNDLE_DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bot.errors import BotError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a model bundle from labelled pictures")
+    train.add_argument("--data", type=Path, required=True, help="one sub-folder per character")
+    train.add_argument("--out", type=Path, required=True, help="the bundle directory to write")
+    train.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="embedding cache directory (default: .cache/embeddings beside --out)",
+    )
+    train.add_argument("--no-cache", action="store_true", help="recompute every embedding")
+    train.add_argument(
+        "--cascade",
+        type=Path,
+        default=os.environ.get("CASCADE_PATH") or None,
+        help="lbpcascade_animeface.xml, for the fast LBP detector (default: $CASCADE_PATH)",
+    )
+    train.add_argument(
+        "--backbone",
+        default="mobilenet_v2",
+        help="mobilenet_v2 (offline, default) or a keras.applications name (downloads weights)",
+    )
+    train.add_argument("--repeats", type=int, default=3, help="cross-validation repeats")
+    train.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    train.add_argument(
+        "--unsure-rate",
+        type=float,
+        default=0.15,
+        help="share of right validation answers the unsure threshold may flag",
+    )
+    train.add_argument("--float32", action="store_true", help="keep float32 weights")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--json", action="store_true", help="print model.json when done")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from trainer.train import TrainOptions, train
+
+    cache = None if args.no_cache else (args.cache or args.out.parent / ".cache" / "embeddings")
+    options = TrainOptions(
+        data=args.data,
+        out=args.out,
+        cache_dir=cache,
+        cascade_path=args.cascade,
+        backbone=args.backbone,
+        folds=args.folds,
+        repeats=args.repeats,
+        false_flag_rate=args.unsure_rate,
+        float16=not args.float32,
+        progress=not args.quiet,
+    )
+    try:
+        result = train(options)
+    except BotError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 1
+    info = result.info
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(
+            f"wrote {result.bundle}: {info['label_count']} characters, "
+            f"cross-validated top-1 {info['metrics']['top1']:.3f}, "
+            f"unsure below {info['unsure']['threshold']:.4f}"
+        )
+        print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

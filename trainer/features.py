@@ -1,0 +1,123 @@
+"""Face embeddings from the pretrained backbone, with an on-disk cache keyed by picture hash.
+
+A face's features are ``2×F``: the face as seen and mirrored, each the concatenation of
+the unit-length pooled backbone features of every crop view, scaled to unit length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.vision.crop import CropSettings
+
+log = logging.getLogger(__name__)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` scaled to unit length."""
+    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-8)
+
+
+def combine_views(pooled: np.ndarray) -> np.ndarray:
+    """``...×V×D`` pooled features → ``...×(V·D)``: each view unit-length, then the whole."""
+    per_view = unit(pooled)
+    return unit(per_view.reshape(*per_view.shape[:-2], -1))
+
+
+@dataclass
+class Embedder:
+    """Turns face views into features with a Keras backbone (raw ``[0, 255]`` RGB in)."""
+
+    backbone: Any
+    name: str
+    crop: CropSettings
+    batch_size: int = 32
+
+    def embed(self, views: np.ndarray) -> np.ndarray:
+        """``N×V×S×S×3`` uint8 views → ``N×2×F`` features (as seen, mirrored)."""
+        n, v = views.shape[:2]
+        if n == 0:
+            return np.zeros((0, 2, 0), np.float32)
+        flat = views.reshape(n * v, *views.shape[2:]).astype(np.float32)
+        both = np.concatenate([flat, flat[:, :, ::-1]])
+        pooled = np.asarray(self.backbone.predict(both, batch_size=self.batch_size, verbose=0))
+        pooled = pooled.reshape(2, n, v, -1).transpose(1, 0, 2, 3)
+        return combine_views(pooled).astype(np.float32)
+
+    def fingerprint(self, finder_description: str) -> str:
+        """Identifies everything that changes a cached embedding."""
+        payload = json.dumps(
+            {"backbone": self.name, "crop": self.crop.to_dict(), "finder": finder_description},
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CachedFaces:
+    """What the cache keeps for one picture: every face's features and detectors."""
+
+    features: np.ndarray
+    detectors: tuple[str, ...]
+
+
+class EmbeddingCache:
+    """One ``.npz`` per picture digest under ``root/<fingerprint>/``; writes are atomic."""
+
+    def __init__(self, root: Path | None, fingerprint: str) -> None:
+        self.dir = root / fingerprint if root is not None else None
+
+    def get(self, digest: str) -> CachedFaces | None:
+        """The cached faces of a picture, or None."""
+        if self.dir is None:
+            return None
+        path = self.dir / f"{digest}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                detectors = tuple(str(d) for d in data["detectors"])
+                return CachedFaces(data["features"], detectors)
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def put(self, digest: str, faces: CachedFaces) -> None:
+        """Store a picture's faces (a failed write only costs recomputation later)."""
+        if self.dir is None:
+            return
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(
+                    handle,
+                    features=faces.features,
+                    detectors=np.array(faces.detectors, dtype=str),
+                )
+            os.replace(tmp, self.dir / f"{digest}.npz")
+        except OSError as exc:
+            log.warning("could not write the embedding cache: %s", exc)
+
+
+def embed_with_cache(
+    digest: str,
+    cache: EmbeddingCache,
+    compute: Callable[[], tuple[np.ndarray, tuple[str, ...]]],
+    embedder: Embedder,
+) -> CachedFaces:
+    """A picture's faces from the cache, or computed (views by ``compute``), embedded and stored."""
+    hit = cache.get(digest)
+    if hit is not None:
+        return hit
+    views, detectors = compute()
+    faces = CachedFaces(embedder.embed(views), detectors)
+    cache.put(digest, faces)
+    return faces

@@ -1,0 +1,213 @@
+"""The trained head over face embeddings: a softmax classifier plus nearest-neighbour
+"familiarity", cross-validation, the unsure threshold, and the choice of training faces.
+
+Everything here is numpy (and scikit-learn for the fit); the export mirrors ``score`` in
+TensorFlow so the ``.tflite`` computes exactly what was validated here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from bot.vision.bundle import UnsureRule
+
+TOP_K = 3
+"""Familiarity is the mean similarity to a label's ``TOP_K`` nearest training faces."""
+MAX_PROTOTYPES_PER_LABEL = 256
+"""Caps the size of the exported model when a label has very many training faces."""
+
+
+def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``x`` scaled to unit length along ``axis``."""
+    return x / (np.linalg.norm(x, axis=axis, keepdims=True) + 1e-8)
+
+
+@dataclass(frozen=True)
+class Head:
+    """Weights of the trained head.
+
+    ``weights``/``bias`` form the softmax classifier over a face's features; ``prototypes``
+    (unit vectors) with ``prototype_labels`` are the training faces familiarity looks at.
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray
+    prototypes: np.ndarray
+    prototype_labels: np.ndarray
+    top_k: int
+
+    @property
+    def label_count(self) -> int:
+        """How many labels the head tells apart."""
+        return int(self.bias.shape[0])
+
+
+def fit_head(features: np.ndarray, labels: np.ndarray, *, c: float = 100.0, seed: int = 0) -> Head:
+    """Fit on ``features`` (``N×2×F``: each face as seen and mirrored) and label ids ``labels``."""
+    n, flips, dim = features.shape
+    x = features.reshape(n * flips, dim)
+    y = np.repeat(labels, flips)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise ValueError("at least two labels are needed to train a classifier")
+    # With far fewer faces than feature dimensions, the L2-penalised solution lies in the span
+    # of the training rows: fit in that n-dimensional basis (same optimum, much faster).
+    _, _, basis = np.linalg.svd(x.astype(np.float64), full_matrices=False)
+    model = LogisticRegression(C=c, max_iter=5000)
+    model.fit(x @ basis.T, y)
+    label_count = int(labels.max()) + 1
+    weights = np.zeros((dim, label_count), np.float32)
+    bias = np.full(label_count, -1e4, np.float32)  # a label with no faces is never predicted
+    weights[:, model.classes_] = (model.coef_ @ basis).T
+    bias[model.classes_] = model.intercept_
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label in classes:
+        rows = np.flatnonzero(y == label)
+        if len(rows) > MAX_PROTOTYPES_PER_LABEL:
+            rows = np.sort(rng.choice(rows, MAX_PROTOTYPES_PER_LABEL, replace=False))
+        keep.append(rows)
+    rows = np.concatenate(keep)
+    top_k = int(min(TOP_K, min(np.bincount(y[rows])[classes])))
+    return Head(
+        weights=weights,
+        bias=bias,
+        prototypes=l2_normalise(x[rows]).astype(np.float32),
+        prototype_labels=y[rows].astype(np.int64),
+        top_k=top_k,
+    )
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def score(head: Head, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (softmax averaged over both mirror images) and per-label familiarity, ``M×C``."""
+    probs = softmax(features @ head.weights + head.bias).mean(axis=1)
+    query = l2_normalise(features.sum(axis=1))
+    sims = query @ head.prototypes.T
+    familiarity = np.full((len(features), head.label_count), -1.0)
+    for label in np.unique(head.prototype_labels):
+        block = np.sort(sims[:, head.prototype_labels == label], axis=1)[:, -head.top_k :]
+        familiarity[:, label] = block.mean(axis=1)
+    return probs, familiarity
+
+
+@dataclass
+class Validation:
+    """Out-of-fold results of repeated stratified k-fold cross-validation."""
+
+    labels: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+    folds: int
+    repeats: int
+    confusion: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        count = int(max(self.labels.max(), self.predicted.max())) + 1
+        self.confusion = np.zeros((count, count), np.int64)
+        np.add.at(self.confusion, (self.labels, self.predicted), 1)
+
+    @property
+    def accuracy(self) -> float:
+        """Top-1 accuracy over every out-of-fold prediction."""
+        return float((self.labels == self.predicted).mean())
+
+    def per_label(self) -> dict[int, dict[str, float]]:
+        """Precision, recall and support for each label id."""
+        out = {}
+        for label in range(self.confusion.shape[0]):
+            tp = self.confusion[label, label]
+            support = self.confusion[label].sum()
+            predicted = self.confusion[:, label].sum()
+            out[label] = {
+                "precision": float(tp / predicted) if predicted else 0.0,
+                "recall": float(tp / support) if support else 0.0,
+                "support": int(support) // max(1, self.repeats),
+            }
+        return out
+
+
+def combined_confidence(
+    probs: np.ndarray, familiarity: np.ndarray, prob_weight: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted label ids and the number the unsure rule compares with its threshold."""
+    best = probs.argmax(axis=1)
+    rows = np.arange(len(best))
+    return best, familiarity[rows, best] + prob_weight * probs[rows, best]
+
+
+def cross_validate(
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    folds: int = 5,
+    repeats: int = 3,
+    c: float = 100.0,
+    prob_weight: float = 0.5,
+    seed: int = 0,
+) -> Validation:
+    """Repeated stratified k-fold over pictures; folds shrink to the smallest label's size."""
+    smallest = int(np.bincount(labels)[np.unique(labels)].min())
+    folds = max(2, min(folds, smallest))
+    truth, predicted, confidence = [], [], []
+    for repeat in range(repeats):
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed + repeat)
+        for train, test in splitter.split(features[:, 0], labels):
+            head = fit_head(features[train], labels[train], c=c)
+            probs, familiarity = score(head, features[test])
+            best, conf = combined_confidence(probs, familiarity, prob_weight)
+            truth.append(labels[test])
+            predicted.append(best)
+            confidence.append(conf)
+    return Validation(
+        labels=np.concatenate(truth),
+        predicted=np.concatenate(predicted),
+        confidence=np.concatenate(confidence),
+        folds=folds,
+        repeats=repeats,
+    )
+
+
+def choose_unsure_rule(
+    validation: Validation, *, false_flag_rate: float = 0.15, prob_weight: float = 0.5
+) -> UnsureRule:
+    """The threshold under which ``false_flag_rate`` of right out-of-fold answers would fall."""
+    right = validation.confidence[validation.labels == validation.predicted]
+    if len(right) == 0:
+        return UnsureRule(threshold=float("inf"), prob_weight=prob_weight)
+    return UnsureRule(threshold=float(np.quantile(right, false_flag_rate)), prob_weight=prob_weight)
+
+
+def choose_faces(candidates: list[np.ndarray], labels: np.ndarray) -> list[int]:
+    """For each picture, the index of the face that belongs to its label.
+
+    ``candidates[i]`` holds the features (``faces×2×F``) of every face in picture ``i``, most
+    prominent first. A picture with one face keeps it; in a group picture the face most like
+    the label's other pictures wins, so a group shot filed under one character does not teach
+    another character's face.
+    """
+    chosen = [0] * len(candidates)
+    mean_of = [l2_normalise(c.sum(axis=1)) for c in candidates]
+    for _ in range(2):
+        centroids = {}
+        for label in np.unique(labels):
+            members = [mean_of[i][chosen[i]] for i in np.flatnonzero(labels == label)]
+            centroids[label] = np.sum(members, axis=0)
+        for i, faces in enumerate(mean_of):
+            if len(faces) < 2:
+                continue
+            own = centroids[labels[i]] - faces[chosen[i]]  # leave this picture out
+            if not np.any(own):
+                continue
+            chosen[i] = int(np.argmax(faces @ l2_normalise(own)))
+    return chosen

@@ -1,0 +1,236 @@
+"""From a folder of labelled pictures to a checked model bundle."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from bot.errors import ImageError, TrainingError
+from bot.vision.bundle import write_bundle
+from bot.vision.crop import CropSettings
+from bot.vision.faces import default_face_finder
+from trainer import head as heads
+from trainer.dataset import LabelledPicture, describe_skip, file_digest, find_faces, scan_folder
+from trainer.features import CachedFaces, Embedder, EmbeddingCache
+from trainer.report import confusion_png, markdown_report
+
+log = logging.getLogger(__name__)
+
+BACKBONES = ("mobilenet_v2",)
+"""Offline backbones; any ``keras.applications`` name also works where weights can download."""
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything that shapes a training run."""
+
+    data: Path
+    out: Path
+    cache_dir: Path | None = None
+    cascade_path: Path | None = None
+    backbone: str = "mobilenet_v2"
+    crop: CropSettings = field(default_factory=CropSettings)
+    folds: int = 5
+    repeats: int = 3
+    regularisation: float = 100.0
+    false_flag_rate: float = 0.15
+    prob_weight: float = 0.5
+    float16: bool = True
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run produced: where the bundle is, its metadata, and how long each step took."""
+
+    bundle: Path
+    info: dict[str, Any]
+    timings: dict[str, float]
+
+
+def build_backbone(name: str, size: int) -> Any:
+    """The Keras feature extractor ``name``: raw ``[0, 255]`` RGB in, pooled features out."""
+    from trainer.backbone import build_keras_application_backbone, build_mobilenet_v2
+
+    if name == "mobilenet_v2":
+        return build_mobilenet_v2(size)
+    return build_keras_application_backbone(name, size)
+
+
+def _gather_faces(
+    pictures: list[LabelledPicture],
+    options: TrainOptions,
+    embedder: Embedder,
+    cache: EmbeddingCache,
+) -> tuple[list[tuple[LabelledPicture, CachedFaces]], list[str], dict[str, np.ndarray]]:
+    """Faces and features of every picture: cached ones loaded, the rest detected and embedded."""
+    finder = default_face_finder(options.cascade_path)
+    found: dict[int, CachedFaces] = {}
+    pending: list[tuple[int, str, np.ndarray, tuple[str, ...]]] = []
+    skipped: list[str] = []
+    samples: dict[str, np.ndarray] = {}
+    for index, picture in enumerate(tqdm(pictures, "finding faces", disable=not options.progress)):
+        try:
+            data = picture.path.read_bytes()
+        except OSError as exc:
+            skipped.append(f"{picture.path.parent.name}/{picture.path.name}: {exc.strerror}")
+            continue
+        digest = file_digest(data)
+        hit = cache.get(digest)
+        if hit is not None and len(hit.detectors):
+            found[index] = hit
+            continue
+        try:
+            views, detectors = find_faces(data, finder, options.crop)
+        except ImageError as exc:
+            skipped.append(describe_skip(picture, exc))
+            continue
+        if len(views) == 0:
+            skipped.append(f"{picture.path.parent.name}/{picture.path.name}: no face found")
+            continue
+        pending.append((index, digest, views, detectors))
+        if len(samples) < 3:
+            samples[digest] = views[0]
+    if pending:
+        all_views = np.concatenate([views for _, _, views, _ in pending])
+        features = embedder.embed(all_views)
+        start = 0
+        for index, digest, views, detectors in pending:
+            faces = CachedFaces(features[start : start + len(views)], detectors)
+            start += len(views)
+            cache.put(digest, faces)
+            found[index] = faces
+    ordered = [(pictures[i], found[i]) for i in sorted(found)]
+    return ordered, skipped, samples
+
+
+def _export(
+    backbone: Any,
+    head: heads.Head,
+    options: TrainOptions,
+    gathered: list[tuple[LabelledPicture, CachedFaces]],
+    samples: dict[str, np.ndarray],
+) -> tuple[bytes, float]:
+    """Convert backbone + head to TFLite and check it against TensorFlow on a few faces."""
+    from trainer.export import InferenceModule, check_agreement, convert
+
+    module = InferenceModule(backbone, head, len(options.crop.margins), options.crop.size)
+    model = convert(module, float16=options.float16)
+    if not samples:  # everything came from the cache: re-crop a few pictures for the check
+        finder = default_face_finder(options.cascade_path)
+        for picture, _ in gathered[:3]:
+            views, _ = find_faces(picture.path.read_bytes(), finder, options.crop)
+            samples[picture.path.name] = views[0]
+    return model, check_agreement(model, module, np.stack(list(samples.values())))
+
+
+def train(options: TrainOptions) -> TrainResult:
+    """Train, validate, export and write a bundle to ``options.out``; raise TrainingError."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    pictures = scan_folder(options.data)
+    counts = Counter(p.label for p in pictures)
+    if len(counts) < 2:
+        raise TrainingError(
+            f"{options.data} needs at least two character folders with pictures "
+            f"(found {len(counts)})"
+        )
+    backbone = build_backbone(options.backbone, options.crop.size)
+    embedder = Embedder(backbone, options.backbone, options.crop)
+    finder_name = f"cascade={bool(options.cascade_path)}"
+    cache = EmbeddingCache(options.cache_dir, embedder.fingerprint(finder_name))
+    lap("setup")
+
+    gathered, skipped, samples = _gather_faces(pictures, options, embedder, cache)
+    lap("faces_and_embeddings")
+    label_names = sorted({picture.label for picture, _ in gathered})
+    per_label = Counter(picture.label for picture, _ in gathered)
+    too_few = [label for label in label_names if per_label[label] < 2]
+    if too_few or len(label_names) < 2:
+        raise TrainingError(
+            "every character needs at least two usable pictures; too few for: "
+            + ", ".join(too_few or label_names)
+        )
+    labels = np.array([label_names.index(picture.label) for picture, _ in gathered])
+    chosen = heads.choose_faces([faces.features for _, faces in gathered], labels)
+    features = np.stack([faces.features[i] for (_, faces), i in zip(gathered, chosen, strict=True)])
+    detectors = Counter(faces.detectors[i] for (_, faces), i in zip(gathered, chosen, strict=True))
+
+    # Cross-validation only sets the unsure threshold (model.json), so it runs in a
+    # thread while the final model is exported: the two steps use both cores.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending_validation = pool.submit(
+            heads.cross_validate,
+            features,
+            labels,
+            folds=options.folds,
+            repeats=options.repeats,
+            c=options.regularisation,
+            prob_weight=options.prob_weight,
+        )
+        head = heads.fit_head(features, labels, c=options.regularisation)
+        model, agreement = _export(backbone, head, options, gathered, samples)
+        validation = pending_validation.result()
+    rule = heads.choose_unsure_rule(
+        validation, false_flag_rate=options.false_flag_rate, prob_weight=options.prob_weight
+    )
+    lap("validation_and_export")
+
+    created = datetime.now(UTC)
+    version = f"{created:%Y%m%d-%H%M%S}-{file_digest(model)[:8]}"
+    info: dict[str, Any] = {
+        "version": version,
+        "label_count": len(label_names),
+        "labels": label_names,
+        "created_at": created.isoformat(timespec="seconds"),
+        "backbone": {"name": options.backbone, "input_size": options.crop.size},
+        "crop": options.crop.to_dict(),
+        "detectors": finder_name,
+        "tflite": {"float16": options.float16, "bytes": len(model), "max_diff": agreement},
+        "unsure": {
+            "threshold": rule.threshold,
+            "prob_weight": rule.prob_weight,
+            "false_flag_rate": options.false_flag_rate,
+        },
+        "training": {
+            "pictures": len(pictures),
+            "skipped": len(skipped),
+            "skipped_pictures": skipped,
+            "faces": len(features),
+            "per_label": {name: per_label[name] for name in label_names},
+            "face_detectors": dict(detectors),
+            "group_pictures": int(sum(len(f.detectors) > 1 for _, f in gathered)),
+        },
+        "metrics": {
+            "top1": validation.accuracy,
+            "folds": validation.folds,
+            "repeats": validation.repeats,
+            "per_label": {label_names[i]: row for i, row in validation.per_label().items()},
+            "confusion": validation.confusion.tolist(),
+        },
+    }
+    extra = {
+        "confusion.png": confusion_png(validation.confusion, label_names),
+        "report.md": markdown_report(info).encode("utf-8"),
+    }
+    write_bundle(options.out, model, label_names, info, extra)
+    lap("write")
+    info["timings"] = timings
+    log.info("trained %s: top-1 %.3f over %d pictures", version, validation.accuracy, len(features))
+    return TrainResult(options.out, info, timings)
