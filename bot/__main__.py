@@ -1,0 +1,87 @@
+"""The bot's command line: ``run`` (the Discord bot), ``classify`` (pictures on disk),
+``migrate`` (bring the database to the latest schema)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings
+from bot.errors import BotError
+
+log = logging.getLogger("bot")
+
+TOKEN_HELP = """\
+DISCORD_TOKEN is not set, so the bot cannot log in.
+Create an application at https://discord.com/developers/applications, add a Bot to it,
+copy its token and put it in the environment or in a .env file:
+
+    DISCORD_TOKEN=your-token-here
+
+Also enable the MESSAGE CONTENT intent on the Bot page (see README.md, "Install the bot")."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the Discord bot (settings from the environment)")
+    commands.add_parser("migrate", help="apply database migrations and exit")
+    classify = commands.add_parser("classify", help="name the characters in pictures on disk")
+    classify.add_argument("--model", type=Path, required=True, help="a model bundle directory")
+    classify.add_argument("--json", action="store_true", help="one JSON object per line")
+    classify.add_argument("--top", type=int, default=3, help="labels shown per face (human)")
+    classify.add_argument(
+        "--cascade", type=Path, default=None, help="lbpcascade_animeface.xml (or $CASCADE_PATH)"
+    )
+    classify.add_argument("images", nargs="+", help="picture files")
+    return parser
+
+
+def _classify(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_classify import classify_paths
+    from bot.vision.bundle import load_bundle
+    from bot.vision.recognizer import Recognizer
+
+    recognizer = Recognizer.from_paths(
+        load_bundle(args.model), args.cascade or settings.cascade_path
+    )
+    failures = classify_paths(recognizer, args.images, as_json=args.json, top=max(1, args.top))
+    return 0 if failures < len(args.images) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "classify":
+            return _classify(args, settings)
+        if args.command == "migrate":
+            import asyncio
+
+            from bot.storage.db import upgrade_to_head
+
+            asyncio.run(upgrade_to_head(settings.database_url))
+            return 0
+        if not settings.discord_token:
+            print(TOKEN_HELP, file=sys.stderr)
+            return 2
+        from bot.app import run_bot
+
+        return run_bot(settings)
+    except BotError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The Discord bot: owns nothing it did not get through its constructor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from contextlib import AsyncExitStack
+from typing import Any
+
+import aiohttp
+import discord
+import yarl
+from aiohttp import web
+from discord.ext import commands, tasks
+
+from bot.config import Settings
+from bot.fetch import FetchPolicy, GuardedConnector, ImageFetcher
+from bot.health import Metrics, health_app, render_metrics
+from bot.models import ModelStore
+from bot.service import RecognitionService
+from bot.storage.db import Storage
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.cogs.errors", "bot.cogs.recognize", "bot.cogs.corrections", "bot.cogs.admin")
+MODEL_POLL_SECONDS = 5.0
+
+
+def intents() -> discord.Intents:
+    """Guilds and messages, with message content (to see attachments in watched channels)."""
+    value = discord.Intents.none()
+    value.guilds = True
+    value.guild_messages = True
+    value.message_content = True
+    return value
+
+
+class AnimeBot(commands.AutoShardedBot):
+    """The bot. Services come in through the constructor; cogs reach them as attributes."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        storage: Storage,
+        fetcher: ImageFetcher,
+        recognition: RecognitionService,
+        models: ModelStore,
+        metrics: Metrics,
+        **options: Any,
+    ) -> None:
+        if settings.shard_count is not None:
+            options.setdefault("shard_count", settings.shard_count)
+            if settings.shard_ids is not None:
+                options.setdefault("shard_ids", list(settings.shard_ids))
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
+        )
+        self.settings = settings
+        self.storage = storage
+        self.fetcher = fetcher
+        self.recognition = recognition
+        self.models = models
+        self.metrics = metrics
+        self.instance_name = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def setup_hook(self) -> None:
+        """Load the serving model and the cogs, sync slash commands, start the model watcher."""
+        await asyncio.to_thread(self.recognition.refresh)
+        for name in EXTENSIONS:
+            await self.load_extension(name)
+        await self.tree.sync()
+        self.follow_model.start()
+
+    async def close(self) -> None:
+        """Stop the watcher, then disconnect."""
+        self.follow_model.cancel()
+        await super().close()
+
+    @tasks.loop(seconds=MODEL_POLL_SECONDS)
+    async def follow_model(self) -> None:
+        """Pick up a model promoted by any process sharing the model directory."""
+        await asyncio.to_thread(self.recognition.refresh)
+
+    def shards_description(self) -> str:
+        """``0,1/4`` style: the shards this process runs."""
+        ids = ",".join(str(i) for i in (self.shard_ids or [])) or "auto"
+        return f"{ids}/{self.shard_count or '?'}"
+
+
+def point_at_api(settings: Settings) -> None:
+    """Use another Discord API base and gateway (a local fake in tests, a proxy in production)."""
+    if settings.discord_api_base:
+        discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+async def start_health_endpoint(bot: AnimeBot, stack: AsyncExitStack) -> None:
+    """Serve /healthz and /metrics on the configured local address (port 0 turns it off)."""
+    if bot.settings.http_port == 0:
+        return
+
+    def metrics_text() -> str:
+        return render_metrics(
+            bot.metrics,
+            queue=bot.recognition.pending,
+            model_version=bot.recognition.model_version,
+            shards=bot.shards_description(),
+        )
+
+    def healthy() -> tuple[bool, str]:
+        ready = bot.is_ready() and not bot.is_closed()
+        return ready, "ok" if ready else "starting"
+
+    runner = web.AppRunner(health_app(metrics_text, healthy), access_log=None)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    site = web.TCPSite(runner, bot.settings.http_host, bot.settings.http_port)
+    await site.start()
+    log.info("health and metrics on http://%s:%d", bot.settings.http_host, bot.settings.http_port)
+
+
+async def serve(settings: Settings, **bot_options: Any) -> None:
+    """Open every resource, run the bot until it stops, then close them in reverse order."""
+    point_at_api(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        storage = await stack.enter_async_context(Storage.open(settings.database_url))
+        allow_private = bool(os.environ.get("ANIMEBOT_ALLOW_PRIVATE_DOWNLOADS"))
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(connector=GuardedConnector(allow_private_addresses=allow_private))
+        )
+        policy = FetchPolicy(
+            max_bytes=settings.max_image_bytes,
+            total_timeout=settings.download_timeout,
+            allow_private_addresses=allow_private,
+            allowed_hosts=_allowed_hosts(allow_private),
+        )
+        models = ModelStore(settings.model_dir)
+        recognition = RecognitionService(
+            models,
+            cascade_path=settings.cascade_path,
+            workers=settings.workers,
+            queue_size=settings.queue_size,
+        )
+        stack.callback(recognition.close)
+        bot = AnimeBot(
+            settings=settings,
+            storage=storage,
+            fetcher=ImageFetcher(session, policy),
+            recognition=recognition,
+            models=models,
+            metrics=Metrics(),
+            **bot_options,
+        )
+        await stack.enter_async_context(bot)
+        await start_health_endpoint(bot, stack)
+        await bot.start(settings.discord_token or "")
+
+
+def _allowed_hosts(allow_private: bool) -> frozenset[str]:
+    hosts = {"cdn.discordapp.com", "media.discordapp.net"}
+    extra = os.environ.get("ANIMEBOT_EXTRA_DOWNLOAD_HOSTS", "")
+    hosts.update(h.strip().lower() for h in extra.split(",") if h.strip())
+    if allow_private:
+        hosts.update({"127.0.0.1", "localhost"})
+    return frozenset(hosts)
+
+
+def run_bot(settings: Settings) -> int:
+    """Run until interrupted; returns the process exit code."""
+    try:
+        asyncio.run(serve(settings))
+    except discord.LoginFailure:
+        log.error("Discord refused the token: check DISCORD_TOKEN")
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        log.error("enable the MESSAGE CONTENT intent for the bot in the developer portal")
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,69 @@
+"""The one place errors meet users: short, specific messages; tracebacks only in the log."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import BotError
+from bot.presenters import error_embed
+
+if TYPE_CHECKING:
+    from bot.app import AnimeBot
+
+log = logging.getLogger(__name__)
+
+
+def describe(error: app_commands.AppCommandError) -> str | None:
+    """The user-facing sentence for an expected error, or None for a bug."""
+    original = getattr(error, "original", error)
+    if isinstance(original, BotError):
+        return original.user_message
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "That command only works in a server."
+    if isinstance(error, app_commands.MissingPermissions):
+        return "You need the Manage Server permission for that."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You are not allowed to use that command here."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s."
+    return None
+
+
+class Errors(commands.Cog):
+    """Answers failed slash commands."""
+
+    def __init__(self, bot: AnimeBot) -> None:
+        self.bot = bot
+        bot.tree.on_error = self.on_app_command_error
+
+    async def cog_unload(self) -> None:
+        """Give the tree its default handler back."""
+        self.bot.tree.on_error = app_commands.CommandTree.on_error.__get__(self.bot.tree)
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Tell the user what went wrong; log the unexpected with its traceback."""
+        message = describe(error)
+        if message is None:
+            log.error(
+                "command %s failed",
+                interaction.command and interaction.command.name,
+                exc_info=error,
+            )
+            message = "Something went wrong on my side; it has been logged."
+        embed = error_embed(message)
+        if interaction.response.is_done():
+            await interaction.followup.send(embed=embed, ephemeral=True)
+        else:
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+async def setup(bot: AnimeBot) -> None:
+    """Register the cog."""
+    await bot.add_cog(Errors(bot))

@@ -1,0 +1,203 @@
+"""Answers picture posts in watched channels, and ``/identify`` on demand."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import BotError, FetchError
+from bot.presenters import answer_embed, error_embed
+from bot.service import Answer
+from bot.storage.images import FaceRecord, LabelScore
+
+if TYPE_CHECKING:
+    from bot.app import AnimeBot
+
+log = logging.getLogger(__name__)
+
+MAX_PICTURES_PER_MESSAGE = 4
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
+MESSAGE_LINK = re.compile(
+    r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)"
+)
+
+
+def picture_urls(message: discord.Message) -> list[str]:
+    """Attachments that look like pictures, then images of embeds (Discord CDN links)."""
+    urls = []
+    for attachment in message.attachments:
+        is_image = (attachment.content_type or "").startswith("image/")
+        if is_image or attachment.filename.lower().endswith(IMAGE_SUFFIXES):
+            urls.append(attachment.url)
+    for embed in message.embeds:
+        for media in (embed.image, embed.thumbnail):
+            if media and media.url and media.url not in urls:
+                urls.append(media.url)
+                break
+    return urls[:MAX_PICTURES_PER_MESSAGE]
+
+
+class Recognize(commands.Cog):
+    """Picture in, ranked characters per face out."""
+
+    def __init__(self, bot: AnimeBot) -> None:
+        self.bot = bot
+
+    async def answer(self, url: str) -> Answer:
+        """Download and recognise one picture (errors are BotErrors with a user message)."""
+        started = time.perf_counter()
+        download = await self.bot.fetcher.fetch(url)
+        answer = await self.bot.recognition.recognize(download.data)
+        self.bot.metrics.observe(time.perf_counter() - started)
+        return answer
+
+    async def reply_payload(
+        self,
+        answer: Answer,
+        *,
+        guild_id: int | None,
+        channel_id: int,
+        message_id: int,
+        author_id: int,
+    ) -> dict:
+        """Store the answer and build the reply's embed, picture and correction controls."""
+        recognition = answer.recognition
+        if not recognition.faces:
+            return {"embed": error_embed("I found no face in that picture.")}
+        labels_shown = 3
+        if guild_id is not None:
+            labels_shown = (await self.bot.storage.guilds.get(guild_id)).labels_shown
+        faces = [
+            FaceRecord(
+                box=tuple(face.box.as_list()),  # type: ignore[arg-type]
+                detector=face.detector,
+                crop_png=context,
+                scores=[LabelScore(s.label, s.score) for s in face.prediction.scores],
+                unsure=face.prediction.unsure,
+            )
+            for face, context in zip(recognition.faces, answer.context_pngs, strict=True)
+        ]
+        recorded = await self.bot.storage.images.record(
+            sha256=answer.sha256,
+            width=recognition.width,
+            height=recognition.height,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            message_id=message_id,
+            author_id=author_id,
+            model_version=recognition.model_version,
+            faces=faces,
+        )
+        embed = answer_embed(
+            recognition, labels_shown=labels_shown, annotated=answer.annotated_png is not None
+        )
+        payload: dict = {"embed": embed}
+        if answer.annotated_png is not None:
+            payload["file"] = discord.File(io.BytesIO(answer.annotated_png), "faces.png")
+            embed.set_image(url="attachment://faces.png")
+        corrections = self.bot.get_cog("Corrections")
+        if corrections is not None:
+            labels = list(self.bot.recognition.bundle.labels) if self.bot.recognition.bundle else []
+            payload["view"] = corrections.view_for(list(recorded.face_ids), recognition, labels)  # type: ignore[attr-defined]
+        return payload
+
+    async def watches(self, message: discord.Message) -> bool:
+        """Whether the server's settings have the bot answer pictures in this channel."""
+        if message.guild is None:
+            return True
+        config = await self.bot.storage.guilds.get(message.guild.id)
+        if not config.auto_reply:
+            return False
+        return not config.watched_channels or message.channel.id in config.watched_channels
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """Answer each picture of a post in a watched channel."""
+        if message.author.bot or message.webhook_id is not None:
+            return
+        urls = picture_urls(message)
+        if not urls or not await self.watches(message):
+            return
+        for url in urls:
+            async with message.channel.typing():
+                try:
+                    answer = await self.answer(url)
+                    payload = await self.reply_payload(
+                        answer,
+                        guild_id=message.guild.id if message.guild else None,
+                        channel_id=message.channel.id,
+                        message_id=message.id,
+                        author_id=message.author.id,
+                    )
+                except BotError as exc:
+                    self._count_failure(exc)
+                    payload = {"embed": error_embed(exc.user_message)}
+            await message.reply(mention_author=False, **payload)
+
+    def _count_failure(self, exc: BotError) -> None:
+        from bot.errors import BusyError
+
+        if isinstance(exc, BusyError):
+            self.bot.metrics.images_busy += 1
+        else:
+            self.bot.metrics.images_failed += 1
+        log.info("picture not answered: %s", exc.user_message)
+
+    async def _linked_picture(self, interaction: discord.Interaction, link: str) -> str:
+        match = MESSAGE_LINK.search(link)
+        if match is None:
+            raise FetchError("that is not a link to a Discord message or a picture")
+        channel_id, message_id = int(match.group(2)), int(match.group(3))
+        channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            raise FetchError("I cannot read that channel")
+        try:
+            message = await channel.fetch_message(message_id)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            raise FetchError("I cannot see that message") from exc
+        urls = picture_urls(message)
+        if not urls:
+            raise FetchError("that message has no picture")
+        return urls[0]
+
+    @app_commands.command(name="identify", description="Name the anime characters in a picture")
+    @app_commands.describe(image="a picture to look at", link="or a link to a message with one")
+    async def identify(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment | None = None,
+        link: str | None = None,
+    ) -> None:
+        """Like a post in a watched channel, but on demand and anywhere."""
+        await interaction.response.defer(thinking=True)
+        try:
+            if image is not None:
+                url = image.url
+            elif link:
+                url = await self._linked_picture(interaction, link)
+            else:
+                raise FetchError("attach a picture or give a message link")
+            answer = await self.answer(url)
+            payload = await self.reply_payload(
+                answer,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id or 0,
+                message_id=interaction.id,
+                author_id=interaction.user.id,
+            )
+        except BotError as exc:
+            self._count_failure(exc)
+            payload = {"embed": error_embed(exc.user_message)}
+        await interaction.followup.send(**payload)
+
+
+async def setup(bot: AnimeBot) -> None:
+    """Register the cog."""
+    await bot.add_cog(Recognize(bot))

@@ -1,0 +1,52 @@
+"""Recognition results → Discord embeds and files. No I/O, no state."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.vision.recognizer import Recognition
+
+SURE_COLOUR = discord.Colour.green()
+UNSURE_COLOUR = discord.Colour.orange()
+
+
+def percent(score: float) -> str:
+    """``0.98315`` → ``98.3%``."""
+    return f"{score * 100:.1f}%"
+
+
+def answer_embed(recognition: Recognition, *, labels_shown: int, annotated: bool) -> discord.Embed:
+    """One field per face (the main face first), the top labels with their scores."""
+    faces = recognition.faces
+    any_sure = any(not face.prediction.unsure for face in faces)
+    if len(faces) == 1:
+        title = "Who is this?"
+    else:
+        title = f"{len(faces)} faces found" + (" (numbered on the picture)" if annotated else "")
+    embed = discord.Embed(title=title, colour=SURE_COLOUR if any_sure else UNSURE_COLOUR)
+    for number, face in enumerate(faces, start=1):
+        prediction = face.prediction
+        best = prediction.best
+        lines = []
+        if prediction.unsure:
+            lines.append(f"not sure — maybe **{best.label}** ({percent(best.score)})")
+        else:
+            lines.append(f"**{best.label}** ({percent(best.score)})")
+        lines.extend(
+            f"{score.label} ({percent(score.score)})" for score in prediction.scores[1:labels_shown]
+        )
+        name = "Main face" if number == 1 else f"Face {number}"
+        if len(faces) > 1:
+            name = f"{number}. {name}"
+        embed.add_field(name=name, value="\n".join(lines), inline=len(faces) > 1)
+    detectors = sorted({face.detector for face in faces})
+    embed.set_footer(
+        text=f"model {recognition.model_version} · {recognition.seconds * 1000:.0f} ms · "
+        f"found by {', '.join(detectors)} · wrong? use the menu below"
+    )
+    return embed
+
+
+def error_embed(message: str) -> discord.Embed:
+    """A short, specific answer to something that went wrong."""
+    return discord.Embed(description=message, colour=discord.Colour.red())

@@ -1,0 +1,195 @@
+"""Recognition off the event loop: a bounded pool of worker threads, each with its own
+recognizer, following the model directory's serving bundle (hot swap without a restart)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bot.errors import BotError, BusyError
+from bot.models import ModelStore
+from bot.vision.bundle import ModelBundle
+from bot.vision.crop import crop_face
+from bot.vision.decode import DecodeLimits, decode_image, encode_png
+from bot.vision.faces import default_face_finder
+from bot.vision.recognizer import Recognition, Recognizer
+
+log = logging.getLogger(__name__)
+
+ANNOTATED_SIDE = 1024
+CONTEXT_MARGIN = 2.0
+CONTEXT_SIZE = 320
+
+
+class NoModelError(BotError):
+    """No model has been trained yet."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "I have no model yet: a moderator can `/teach` characters and then `/retrain`."
+        )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One picture's recognition plus what the reply and the database need."""
+
+    recognition: Recognition
+    sha256: str
+    annotated_png: bytes | None
+    context_pngs: tuple[bytes, ...]
+
+
+def annotate(pixels: np.ndarray, recognition: Recognition, scale: float) -> bytes:
+    """The picture with a numbered box on every face (for replies about several faces)."""
+    image, factor = pixels, 1.0
+    longest = max(pixels.shape[:2])
+    if longest > ANNOTATED_SIDE:
+        factor = ANNOTATED_SIDE / longest
+        image = cv2.resize(pixels, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    else:
+        image = pixels.copy()
+    thickness = max(2, round(max(image.shape[:2]) / 300))
+    for number, face in enumerate(recognition.faces, start=1):
+        box = face.box.scaled(scale * factor)
+        colour = (255, 170, 0) if face.prediction.unsure else (40, 220, 90)
+        cv2.rectangle(image, (box.x, box.y), (box.x + box.w, box.y + box.h), colour, thickness)
+        label = str(number)
+        size = max(0.6, box.w / 150)
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, size, thickness)
+        y = max(th + 4, box.y)
+        cv2.rectangle(image, (box.x, y - th - 6), (box.x + tw + 6, y), colour, -1)
+        cv2.putText(
+            image, label, (box.x + 3, y - 4), cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), thickness
+        )
+    return encode_png(image)
+
+
+class RecognitionService:
+    """Runs recognitions on ``workers`` threads with at most ``queue_size`` waiting.
+
+    When the queue is full, :meth:`recognize` raises :class:`BusyError` at once instead of
+    piling up memory. Each worker keeps its own recognizer (LiteRT interpreters and OpenCV
+    cascades are not shared between threads) and rebuilds it when the serving model changes.
+    """
+
+    def __init__(
+        self,
+        store: ModelStore,
+        *,
+        cascade_path: Path | None = None,
+        workers: int = 2,
+        queue_size: int = 16,
+        limits: DecodeLimits | None = None,
+    ) -> None:
+        self.store = store
+        self.cascade_path = cascade_path
+        self.workers = workers
+        self.queue_size = queue_size
+        self.limits = limits or DecodeLimits()
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="recognize")
+        self._local = threading.local()
+        self._pending = 0
+        self._bundle: ModelBundle | None = None
+        self._bundle_lock = threading.Lock()
+        self.handled = 0
+        self.failed = 0
+        self.rejected = 0
+        self.seconds_total = 0.0
+
+    @property
+    def pending(self) -> int:
+        """Pictures queued or being recognised right now."""
+        return self._pending
+
+    @property
+    def model_version(self) -> str | None:
+        """The version of the bundle in use (None before a model exists)."""
+        return self._bundle.version if self._bundle else None
+
+    @property
+    def bundle(self) -> ModelBundle | None:
+        """The bundle in use."""
+        return self._bundle
+
+    def refresh(self) -> bool:
+        """Follow the model directory's pointer; True when the serving model changed."""
+        version = self.store.current_version()
+        with self._bundle_lock:
+            if version == (self._bundle.version if self._bundle else None):
+                return False
+            if version is None:
+                self._bundle = None
+                return True
+            try:
+                bundle = self.store.load(version)
+            except BotError as exc:
+                log.error("keeping model %s: the new one is broken: %s", self.model_version, exc)
+                return False
+            self._bundle = bundle
+        log.info("serving model %s", bundle.version)
+        return True
+
+    def _recognizer(self) -> Recognizer:
+        bundle = self._bundle
+        if bundle is None:
+            raise NoModelError()
+        current: Recognizer | None = getattr(self._local, "recognizer", None)
+        if current is None or current.bundle is not bundle:
+            finder = default_face_finder(self.cascade_path)
+            current = Recognizer(bundle, finder, self.limits)
+            self._local.recognizer = current
+        return current
+
+    def _work(self, data: bytes) -> Answer:
+        started = time.perf_counter()
+        decoded = decode_image(data, self.limits)
+        recognizer = self._recognizer()
+        recognition = recognizer.recognize(decoded, started)
+        annotated = None
+        if len(recognition.faces) > 1:
+            annotated = annotate(decoded.pixels, recognition, decoded.scale)
+        contexts = tuple(
+            encode_png(
+                crop_face(
+                    decoded.pixels,
+                    face.box.scaled(decoded.scale),
+                    CONTEXT_MARGIN,
+                    recognizer.bundle.crop.lift,
+                    CONTEXT_SIZE,
+                )
+            )
+            for face in recognition.faces
+        )
+        return Answer(recognition, hashlib.sha256(data).hexdigest(), annotated, contexts)
+
+    async def recognize(self, data: bytes) -> Answer:
+        """Recognise a picture in a worker; raises BusyError when the queue is full."""
+        if self._pending >= self.workers + self.queue_size:
+            self.rejected += 1
+            raise BusyError("I'm busy with other pictures right now: try again in a moment.")
+        self._pending += 1
+        started = time.perf_counter()
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._work, data)
+        except Exception:
+            self.failed += 1
+            raise
+        finally:
+            self._pending -= 1
+        self.handled += 1
+        self.seconds_total += time.perf_counter() - started
+        return answer
+
+    def close(self) -> None:
+        """Stop the workers (waiting for the pictures in progress)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
