@@ -41,6 +41,7 @@ def classify_paths(
     failures = 0
     for path in paths:
         started = time.perf_counter()
+        error: str | None = None
         try:
             recognition = recognizer.recognize_bytes(Path(path).read_bytes())
         except BotError as exc:
@@ -49,8 +50,6 @@ def classify_paths(
         except OSError as exc:
             failures += 1
             error = f"cannot read the file: {exc.strerror or exc}"
-        else:
-            error = None
         if as_json:
             if error is not None:
                 record: dict[str, object] = {"image": path, "error": error}

