@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED ?= ../shared/datasets/seed/train
 DEMO_DIR ?= data/demo
 
-.PHONY: setup lint typecheck test test-fast postgres demo bench clean
+.PHONY: setup lint typecheck test test-fast postgres fuzz demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,16 @@ postgres:
 
 test: $(STAMP) lint typecheck postgres
 	$(PY) -m alembic check
+	$(MAKE) fuzz
 	$(PY) -m pytest -q
+
+# Coverage-guided fuzzing of the decoder for a fixed time budget; any exception other
+# than ImageError (or a malformed result) fails the run.
+FUZZ_SECONDS ?= 20
+fuzz: $(STAMP)
+	mkdir -p .fuzz-corpus
+	$(PY) tests/fuzz/fuzz_decode.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+		-print_final_stats=1 .fuzz-corpus
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
