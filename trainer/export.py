@@ -1,9 +1,9 @@
 """One ``.tflite`` holding backbone and head, checked against the TensorFlow graph it came from.
 
 The graph takes one face's crop views (``1×V×S×S×3`` raw RGB) and returns one ``1×2×C``
-tensor: row 0 the scores (softmax averaged over the face and its mirror image), row 1 the
-familiarity (mean cosine similarity to each label's nearest training faces). These are the
-numbers ``trainer.head.score`` computes, so the validated behaviour is the shipped one.
+tensor: row 0 the scores (softmax), row 1 the familiarity (mean cosine similarity to each
+label's nearest training faces). These are the numbers ``trainer.head.score`` computes, so
+the validated behaviour is the shipped one.
 """
 
 from __future__ import annotations
@@ -49,18 +49,16 @@ class InferenceModule(tf.Module):
         )
 
     def _serve(self, crops: tf.Tensor) -> tf.Tensor:
-        flat = tf.reshape(crops, [self.views, *crops.shape[2:]])
-        both = tf.concat([flat, tf.reverse(flat, axis=[2])], axis=0)
-        pooled = self.backbone(both, training=False)
-        features = _unit(tf.reshape(_unit(pooled), [2, -1]))
-        probs = tf.reduce_mean(tf.nn.softmax(features @ self.weights + self.bias), axis=0)
-        query = _unit(tf.reduce_sum(features, axis=0, keepdims=True))
-        sims = query @ tf.transpose(self.prototypes)
+        views = tf.reshape(crops, [self.views, *crops.shape[2:]])
+        pooled = self.backbone(views, training=False)
+        features = _unit(tf.reshape(_unit(pooled), [1, -1]))
+        probs = tf.nn.softmax(features @ self.weights + self.bias)
+        sims = features @ tf.transpose(self.prototypes)
         # Push other labels' prototypes out of each label's top-k.
         masked = sims[:, tf.newaxis, :] * self.mask - 4.0 * (1.0 - self.mask)
         nearest = tf.math.top_k(masked, k=self.top_k).values
         familiarity = tf.reduce_mean(nearest, axis=-1)
-        return tf.stack([probs[tf.newaxis], familiarity], axis=1)
+        return tf.stack([probs, familiarity], axis=1)
 
 
 def convert(module: InferenceModule, *, float16: bool = True) -> bytes:
