@@ -26,7 +26,11 @@ def describe(error: app_commands.AppCommandError) -> str | None:
     if isinstance(error, app_commands.NoPrivateMessage):
         return "That command only works in a server."
     if isinstance(error, app_commands.MissingPermissions):
-        return "You need the Manage Server permission for that."
+        names = [
+            p.replace("_", " ").replace("guild", "server").title()
+            for p in error.missing_permissions
+        ]
+        return f"You need the {' and '.join(names) or 'right'} permission for that."
     if isinstance(error, app_commands.CheckFailure):
         return "You are not allowed to use that command here."
     if isinstance(error, app_commands.CommandOnCooldown):

@@ -6,7 +6,7 @@ import io
 import logging
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import discord
 from discord import app_commands
@@ -16,6 +16,7 @@ from bot.errors import BotError, FetchError
 from bot.presenters import answer_embed, error_embed
 from bot.service import Answer
 from bot.storage.images import FaceRecord, LabelScore
+from bot.vision.recognizer import Recognition
 
 if TYPE_CHECKING:
     from bot.app import AnimeBot
@@ -42,6 +43,17 @@ def picture_urls(message: discord.Message) -> list[str]:
                 urls.append(media.url)
                 break
     return urls[:MAX_PICTURES_PER_MESSAGE]
+
+
+@runtime_checkable
+class CorrectionControls(Protocol):
+    """What the corrections cog offers this one: the controls under an answer."""
+
+    def view_for(
+        self, face_ids: list[int], recognition: Recognition, labels: list[str]
+    ) -> discord.ui.View:
+        """Correction controls for the stored faces of one answer."""
+        ...
 
 
 class Recognize(commands.Cog):
@@ -103,9 +115,11 @@ class Recognize(commands.Cog):
             payload["file"] = discord.File(io.BytesIO(answer.annotated_png), "faces.png")
             embed.set_image(url="attachment://faces.png")
         corrections = self.bot.get_cog("Corrections")
-        if corrections is not None:
-            labels = list(self.bot.recognition.bundle.labels) if self.bot.recognition.bundle else []
-            payload["view"] = corrections.view_for(list(recorded.face_ids), recognition, labels)  # type: ignore[attr-defined]
+        # discord.py loads extensions as fresh module objects, so match by shape, not class.
+        if isinstance(corrections, CorrectionControls):
+            bundle = self.bot.recognition.bundle
+            labels = list(bundle.labels) if bundle else []
+            payload["view"] = corrections.view_for(list(recorded.face_ids), recognition, labels)
         return payload
 
     async def watches(self, message: discord.Message) -> bool:

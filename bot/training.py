@@ -1,0 +1,346 @@
+"""Retraining: export the confirmed data, run the trainer in its own process, gate, promote.
+
+A candidate replaces the serving model only if it is at least as accurate on a fixed
+validation set (examples whose picture hash falls in one fifth of the hash space, so the
+same examples are always held out). Only one training runs at a time across every
+process sharing the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import BotError, TrainingError
+from bot.models import ModelStore
+from bot.storage.db import Storage
+from bot.storage.models import RunStatus
+from bot.vision.bundle import INFO_FILE, load_bundle
+from bot.vision.faces import default_face_finder
+from bot.vision.recognizer import Recognizer
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "training"
+VALIDATION_MODULUS = 5
+MIN_LABELS = 2
+MIN_TRAINING_PICTURES = 2
+DEFAULT_TIMEOUT = 3600.0
+PROGRESS_EVERY = 5.0
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+Progress = Callable[[str], Awaitable[None]]
+Example = tuple[str, bytes]
+
+
+class TrainingBusyError(TrainingError):
+    """Another training holds the lock."""
+
+
+def is_validation(png: bytes) -> bool:
+    """Whether an example belongs to the fixed validation set (one fifth, by content hash)."""
+    return int.from_bytes(hashlib.sha256(png).digest()[:8], "big") % VALIDATION_MODULUS == 0
+
+
+def folder_name(label: str) -> str:
+    """The trainer's folder for ``label``: spaces as underscores, no path separators."""
+    name = label.replace(" ", "_").replace("/", "_").replace("\\", "_")
+    return name.lstrip(".") or "_"
+
+
+@dataclass(frozen=True)
+class SplitSummary:
+    """How the dataset was split: pictures per label on each side."""
+
+    training: dict[str, int]
+    validation: dict[str, int]
+
+    @property
+    def trainable(self) -> bool:
+        """True when at least two labels have at least two training pictures each."""
+        enough = [n for n in self.training.values() if n >= MIN_TRAINING_PICTURES]
+        return len(enough) >= MIN_LABELS
+
+
+def write_split(examples: list[Example], root: Path) -> tuple[SplitSummary, list[Example]]:
+    """Write ``root/train/<label>/<n>.png`` and ``root/validation/...``; returns the
+    summary and the validation examples."""
+    training: Counter[str] = Counter()
+    validation: Counter[str] = Counter()
+    held_out: list[Example] = []
+    for label, png in examples:
+        side, counter = ("validation", validation) if is_validation(png) else ("train", training)
+        if side == "validation":
+            held_out.append((label, png))
+        folder = root / side / folder_name(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{counter[label]}.png").write_bytes(png)
+        counter[label] += 1
+    (root / "train").mkdir(parents=True, exist_ok=True)
+    return SplitSummary(dict(training), dict(validation)), held_out
+
+
+def should_promote(
+    candidate_accuracy: float | None, current_accuracy: float | None
+) -> tuple[bool, str]:
+    """The gate: promote unless the candidate is measurably worse than the serving model.
+
+    ``None`` for the current accuracy means there is no serving model; ``None`` for the
+    candidate means there was no validation picture to measure with.
+    """
+    if current_accuracy is None:
+        return True, "there was no model before"
+    if candidate_accuracy is None:
+        return True, "accepted without a check: no validation pictures yet"
+    if candidate_accuracy >= current_accuracy:
+        return True, (
+            f"validation accuracy {candidate_accuracy:.1%} "
+            f"(the previous model had {current_accuracy:.1%})"
+        )
+    return False, (
+        f"the new model is worse on the validation pictures: {candidate_accuracy:.1%} "
+        f"against {current_accuracy:.1%} for the current one, which keeps serving"
+    )
+
+
+def evaluate(bundle_path: Path, validation: list[Example], cascade_path: Path | None) -> float:
+    """Top-1 accuracy of the bundle on the validation pictures (no face counts as wrong;
+    labels the bundle does not know are wrong too)."""
+    recognizer = Recognizer(load_bundle(bundle_path), default_face_finder(cascade_path))
+    right = 0
+    for label, png in validation:
+        try:
+            faces = recognizer.recognize_bytes(png).faces
+        except BotError:
+            continue
+        if faces and faces[0].prediction.best.label.replace("_", " ").lower() == label:
+            right += 1
+    return right / len(validation)
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """How a retraining ended."""
+
+    promoted: bool
+    message: str
+    version: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainingManager:
+    """Runs one retraining at a time and owns the model directory's pointer moves."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        model_store: ModelStore,
+        settings: Settings,
+        *,
+        instance: str = "bot",
+        timeout: float = DEFAULT_TIMEOUT,
+        python: str = sys.executable,
+    ) -> None:
+        self.storage = storage
+        self.models = model_store
+        self.settings = settings
+        self.instance = instance
+        self.timeout = timeout
+        self.python = python
+
+    async def dataset(self) -> list[Example]:
+        """Every confirmed example as (label, PNG)."""
+        return [example async for example in self.storage.examples.iter_dataset()]
+
+    async def retrain(
+        self, requested_by: int | None, guild_id: int | None, progress: Progress
+    ) -> TrainingOutcome:
+        """Train a candidate on all confirmed data and promote it if it passes the gate.
+
+        Raises ``TrainingBusyError`` when another training runs; a failure raises
+        ``TrainingError`` after recording it, leaving the current model serving.
+        """
+        ttl = self.timeout + 600
+        if not await self.storage.locks.acquire(LOCK_NAME, self.instance, ttl):
+            raise TrainingBusyError("A training is already running; try again when it is done.")
+        run_id: int | None = None
+        try:
+            run_id = await self.storage.runs.start(guild_id, requested_by)
+            outcome = await self._train(progress)
+        except BaseException as exc:
+            if run_id is not None:
+                message = exc.user_message if isinstance(exc, BotError) else "interrupted"
+                with contextlib.suppress(Exception):
+                    await self.storage.runs.finish(run_id, RunStatus.FAILED, message=message)
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await self.storage.locks.release(LOCK_NAME, self.instance)
+        status = RunStatus.SUCCEEDED if outcome.promoted else RunStatus.REJECTED
+        await self.storage.runs.finish(
+            run_id,
+            status,
+            message=outcome.message,
+            candidate_version=outcome.version,
+            metrics=outcome.metrics,
+        )
+        return outcome
+
+    async def _train(self, progress: Progress) -> TrainingOutcome:
+        examples = await self.dataset()
+        self.models.bundles.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="animebot-train-") as tmp:
+            root = Path(tmp)
+            summary, validation = write_split(examples, root)
+            if not summary.trainable:
+                raise TrainingError(
+                    f"Not enough confirmed data: {MIN_LABELS} characters with at least "
+                    f"{MIN_TRAINING_PICTURES} training pictures each are needed "
+                    f"(have {summary.training or 'none'})."
+                )
+            await progress(
+                f"Training on {sum(summary.training.values())} pictures of "
+                f"{len(summary.training)} characters "
+                f"({len(validation)} held out for validation)…"
+            )
+            staging = self.models.bundles / f".candidate-{os.getpid()}-{time.time_ns()}"
+            try:
+                await self._run_trainer(root / "train", staging, progress)
+                info = json.loads((staging / INFO_FILE).read_text("utf-8"))
+                version = str(info["version"])
+                final = self.models.bundle_path(version)
+                if final.exists():
+                    shutil.rmtree(final)
+                staging.rename(final)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            await progress("Checking the new model against the current one…")
+            return await self._gate(version, info, validation, sum(summary.training.values()))
+
+    async def _gate(
+        self, version: str, info: dict[str, Any], validation: list[Example], size: int
+    ) -> TrainingOutcome:
+        current = self.models.current_version()
+        cascade = self.settings.cascade_path
+        candidate_acc = current_acc = None
+        if validation:
+            candidate_acc = await asyncio.to_thread(
+                evaluate, self.models.bundle_path(version), validation, cascade
+            )
+            if current is not None:
+                try:
+                    current_acc = await asyncio.to_thread(
+                        evaluate, self.models.bundle_path(current), validation, cascade
+                    )
+                except BotError as exc:
+                    log.warning("the current model %s cannot be evaluated: %s", current, exc)
+                    current_acc = 0.0
+        elif current is not None:
+            current_acc = 0.0
+        promote, reason = should_promote(candidate_acc, current_acc)
+        metrics = {
+            "validation_pictures": len(validation),
+            "candidate_accuracy": candidate_acc,
+            "current_accuracy": current_acc,
+            "previous_version": current,
+        }
+        await self.storage.models.register(
+            version,
+            str(self.models.bundle_path(version)),
+            labels=list(info.get("labels", [])),
+            metrics={**info.get("metrics", {}), **metrics},
+            training_size=size,
+        )
+        if not promote:
+            return TrainingOutcome(False, reason, version, metrics)
+        await asyncio.to_thread(self.models.promote, version)
+        await self.storage.models.activate(version)
+        return TrainingOutcome(True, f"Model {version} is now serving: {reason}.", version, metrics)
+
+    async def _run_trainer(self, data: Path, out: Path, progress: Progress) -> None:
+        args = [
+            "-m", "trainer", "train", "--data", str(data), "--out", str(out),
+            "--quiet", "--json", "--cache", str(self.models.root / ".cache"),
+        ]  # fmt: skip
+        if self.settings.cascade_path is not None:
+            args += ["--cascade", str(self.settings.cascade_path)]
+        process = await asyncio.create_subprocess_exec(
+            self.python,
+            *args,
+            cwd=REPO_ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        last_line = ""
+
+        async def follow() -> None:
+            nonlocal last_line
+            assert process.stderr is not None
+            reported = time.monotonic()
+            async for raw in process.stderr:
+                line = raw.decode("utf-8", "replace").strip()
+                if not line:
+                    continue
+                last_line = line
+                if time.monotonic() - reported >= PROGRESS_EVERY:
+                    reported = time.monotonic()
+                    with contextlib.suppress(Exception):
+                        await progress(f"Training… {line[:200]}")
+            await process.wait()
+
+        try:
+            await asyncio.wait_for(follow(), self.timeout)
+        except TimeoutError:
+            raise TrainingError(
+                f"The training took longer than {self.timeout:.0f} s and was stopped."
+            ) from None
+        finally:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        if process.returncode != 0:
+            detail = last_line.removeprefix("error: ")[:300] or f"exit code {process.returncode}"
+            raise TrainingError(f"The training failed: {detail}")
+
+    async def rollback(self) -> str:
+        """Serve the previously promoted model again; returns its version."""
+        previous = await self.storage.models.previous()
+        version = previous.version if previous else None
+        if version is None:
+            current = self.models.current_version()
+            older = [v for v in self.models.versions() if current is None or v < current]
+            version = older[-1] if older else None
+        if version is None:
+            raise TrainingError("There is no earlier model to go back to.")
+        await asyncio.to_thread(self.models.promote, version)
+        if await self.storage.models.get(version) is not None:
+            await self.storage.models.activate(version)
+        return version
+
+    async def export_zip(self) -> bytes:
+        """The confirmed dataset as a zip in the trainer's layout (``<label>/<n>.png``)."""
+        buffer = io.BytesIO()
+        counts: Counter[str] = Counter()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            async for label, png in self.storage.examples.iter_dataset():
+                archive.writestr(f"{folder_name(label)}/{counts[label]}.png", png)
+                counts[label] += 1
+        return buffer.getvalue()

@@ -1,0 +1,73 @@
+"""Cog tests, and the spec'd fakes of discord.py objects they share."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from unittest.mock import create_autospec
+
+import discord
+
+from bot.app import AnimeBot
+from bot.config import Settings
+from bot.fetch import ImageFetcher
+from bot.health import Metrics
+from bot.models import ModelStore
+from bot.service import RecognitionService
+from bot.storage.db import Storage
+
+GUILD = 1000
+OLD_ACCOUNT = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def fake_bot(storage: Storage, model_dir: Path) -> AnimeBot:
+    """An ``AnimeBot`` spec'd from the real class, with a real storage and model directory."""
+    bot = create_autospec(AnimeBot, instance=True)
+    bot.storage = storage
+    bot.settings = Settings(model_dir=model_dir, database_url="sqlite://")
+    bot.models = ModelStore(model_dir)
+    bot.metrics = Metrics()
+    bot.instance_name = "test:1"
+    bot.recognition = create_autospec(RecognitionService, instance=True)
+    bot.fetcher = create_autospec(ImageFetcher, instance=True)
+    return bot
+
+
+def fake_interaction(
+    *,
+    user_id: int = 42,
+    guild_id: int | None = GUILD,
+    permissions: discord.Permissions | None = None,
+    created_at: datetime = OLD_ACCOUNT,
+) -> discord.Interaction:
+    """An interaction spec'd from ``discord.Interaction``; its response is not yet done."""
+    interaction = create_autospec(discord.Interaction, instance=True)
+    user = create_autospec(discord.Member, instance=True)
+    user.id = user_id
+    user.created_at = created_at
+    user.mention = f"<@{user_id}>"
+    interaction.user = user
+    interaction.guild_id = guild_id
+    interaction.guild = None if guild_id is None else create_autospec(discord.Guild, instance=True)
+    if interaction.guild is not None:
+        interaction.guild.filesize_limit = 10 * 1024 * 1024
+    interaction.permissions = permissions or discord.Permissions.none()
+    interaction.response = create_autospec(discord.InteractionResponse, instance=True)
+    interaction.response.is_done.return_value = False
+    interaction.followup = create_autospec(discord.Webhook, instance=True)
+    return interaction
+
+
+def sent_text(interaction: discord.Interaction) -> str:
+    """The text of the (single) ephemeral reply sent through the response or the followup."""
+    methods: list[Any] = [interaction.response.send_message, interaction.followup.send]
+    for method in methods:
+        if method.await_count:
+            call = method.await_args
+            assert call.kwargs.get("ephemeral") is True, "replies must be ephemeral"
+            if call.args:
+                return str(call.args[0])
+            embed = call.kwargs.get("embed")
+            return embed.description or embed.title if embed else ""
+    raise AssertionError("nothing was sent")

@@ -1,0 +1,130 @@
+"""The real bot (``AnimeBot``) against the fake Discord, built piece by piece as ``serve`` does."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+
+import bot.app
+from bot.app import AnimeBot
+from bot.config import Settings
+from bot.fetch import FetchPolicy, GuardedConnector, ImageFetcher
+from bot.health import Metrics
+from bot.models import ModelStore
+from bot.service import RecognitionService
+from bot.storage.db import Storage
+from tests.e2e.bundle import install_bundle, train_bundle
+from tests.fake_discord import FAST_GUILD_READY_TIMEOUT, FakeDiscord, StandardGuild, running_bot
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+@dataclass
+class RunningAnimeBot:
+    """A connected bot and the services it was given."""
+
+    bot: AnimeBot
+    storage: Storage
+    models: ModelStore
+    recognition: RecognitionService
+
+    async def count(self, table: Any) -> int:
+        """Rows in ``table`` (an ORM class from ``bot.storage.models``)."""
+        async with self.storage.engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
+
+    async def rows(self, *columns: Any) -> list[tuple[Any, ...]]:
+        """``SELECT columns`` from their table, in insertion order."""
+        async with self.storage.engine.connect() as connection:
+            return [tuple(row) for row in await connection.execute(select(*columns))]
+
+
+Launch = Callable[..., Awaitable[RunningAnimeBot]]
+
+
+def available_extensions() -> tuple[str, ...]:
+    """The bot's extensions that exist yet (others are written in parallel)."""
+    return tuple(name for name in bot.app.EXTENSIONS if importlib.util.find_spec(name) is not None)
+
+
+def has_extension(name: str) -> bool:
+    """Whether ``bot.cogs.<name>`` can be loaded."""
+    return f"bot.cogs.{name}" in available_extensions()
+
+
+@pytest.fixture(scope="session")
+def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small bundle per test session (about 10 s of training in a subprocess)."""
+    return train_bundle(tmp_path_factory.mktemp("e2e-bundle"))
+
+
+@pytest.fixture
+def world(fake_discord: FakeDiscord) -> StandardGuild:
+    """A guild with #general, an admin (Manage Server) and a member."""
+    return fake_discord.add_standard_guild()
+
+
+@pytest_asyncio.fixture
+async def launch(
+    fake_discord: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Launch]:
+    """Start bots against the fake; each is closed, with its services, at teardown."""
+    monkeypatch.setattr(bot.app, "EXTENSIONS", available_extensions())
+    async with AsyncExitStack() as stack:
+
+        async def start(
+            *,
+            name: str = "bot",
+            bundle: Path | None = None,
+            database_url: str | None = None,
+            model_dir: Path | None = None,
+            shard: tuple[int, int] | None = None,
+        ) -> RunningAnimeBot:
+            data_dir = tmp_path / name
+            settings = Settings(
+                discord_token=fake_discord.token,
+                data_dir=data_dir,
+                database_url=database_url or f"sqlite+aiosqlite:///{data_dir / 'animebot.db'}",
+                model_dir=model_dir or data_dir / "models",
+                http_port=0,
+                shard_count=shard[1] if shard else None,
+                shard_ids=(shard[0],) if shard else None,
+            )
+            models = ModelStore(settings.model_dir)
+            if bundle is not None:
+                install_bundle(bundle, settings.model_dir)
+            storage = await stack.enter_async_context(Storage.open(settings.database_url))
+            session = await stack.enter_async_context(
+                aiohttp.ClientSession(connector=GuardedConnector(allow_private_addresses=True))
+            )
+            policy = FetchPolicy(allow_private_addresses=True, allowed_hosts=LOCAL_HOSTS)
+            recognition = RecognitionService(models, workers=2, queue_size=4)
+            stack.callback(recognition.close)
+            anime_bot = AnimeBot(
+                settings=settings,
+                storage=storage,
+                fetcher=ImageFetcher(session, policy),
+                recognition=recognition,
+                models=models,
+                metrics=Metrics(),
+                guild_ready_timeout=FAST_GUILD_READY_TIMEOUT,
+            )
+            await stack.enter_async_context(running_bot(anime_bot, fake_discord))
+            return RunningAnimeBot(anime_bot, storage, models, recognition)
+
+        yield start
+
+
+@pytest_asyncio.fixture
+async def running(launch: Launch, world: StandardGuild, trained_bundle: Path) -> RunningAnimeBot:
+    """The bot with the trained bundle serving, connected to the standard guild."""
+    return await launch(bundle=trained_bundle)

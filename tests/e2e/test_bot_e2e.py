@@ -1,0 +1,290 @@
+"""The real bot, unmodified discord.py included, against the local fake Discord API.
+
+A test fails on any route the fake does not serve, any body Discord would refuse, and
+any ERROR that discord.py logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aiohttp import web
+
+from bot.cogs.admin import crop_main_face
+from bot.service import NoModelError
+from bot.storage.models import Face, Image, Prediction, TrainingRun, Vote
+from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle
+from tests.e2e.conftest import Launch, RunningAnimeBot
+from tests.fake_discord import AttachmentSpec, BotMessage, FakeDiscord, StandardGuild
+from tests.pictures import character_picture, encode
+from tests.postgres import PostgresServer
+
+pytestmark = pytest.mark.usefixtures("discord_error_log")
+
+LABELS = tuple(c.folder.replace("_", " ") for c in E2E_CHARACTERS)
+ANSWER = re.compile(r"\*\*(?P<label>[^*]+)\*\* \((?P<percent>\d+\.\d)%\)")
+RETRAIN_ENDINGS = ("✅", "Kept the current model", "Training stopped")
+TRACEBACK_HINTS = ("Traceback", 'File "', "Error:", "Exception")
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width``×``height`` pixels, with one empty data chunk."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    data = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+async def wait_until(condition: Callable[[], bool], what: str, attempts: int = 250) -> None:
+    """Poll ``condition`` every 20 ms until it holds (fail after ``attempts``)."""
+    for _ in range(attempts):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"still waiting for {what}")
+
+
+def assert_answer_names_a_character(reply: BotMessage) -> str:
+    """The reply's main face names one of the trained characters with a percentage."""
+    assert reply.embeds, reply.text
+    match = ANSWER.search(reply.text)
+    assert match is not None, reply.text
+    assert match["label"] in LABELS
+    return match["label"]
+
+
+def assert_short_error(reply: BotMessage, *words: str) -> None:
+    """An error reply that says what went wrong, without internals."""
+    text = reply.text.lower()
+    for word in words:
+        assert word in text, reply.text
+    for hint in TRACEBACK_HINTS:
+        assert hint not in reply.text, reply.text
+
+
+async def post_picture(
+    fake: FakeDiscord, world: StandardGuild, attachment: AttachmentSpec | tuple
+) -> BotMessage:
+    """A member posts ``attachment`` in #general; the bot's reply to it."""
+    posted = await fake.post_message(world.channel, world.member, attachments=[attachment])
+    return await posted.wait_for_reply()
+
+
+async def test_picture_post_is_answered_with_a_character_and_stored(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    posted = await fake_discord.post_message(
+        world.channel, world.member, attachments=[("face.png", face_png(), "image/png")]
+    )
+
+    reply = await posted.wait_for_reply()
+
+    assert reply.reference_id == posted.id
+    assert assert_answer_names_a_character(reply) == LABELS[0]
+    assert [t.channel_id for t in fake_discord.typing] == [world.channel.id]
+    images = await running.rows(Image.message_id, Image.guild_id, Image.author_id)
+    assert images == [(posted.id, world.guild.id, world.member.id)]
+    assert await running.count(Face) == 1
+    ranked = dict(await running.rows(Prediction.rank, Prediction.label))
+    assert sorted(ranked) == list(range(len(LABELS)))
+    assert (ranked[0], set(ranked.values())) == (LABELS[0], set(LABELS))
+
+
+async def gone(request: web.Request) -> web.Response:
+    """A CDN answer for a deleted attachment."""
+    return web.Response(status=404, text="not found")
+
+
+BAD_INPUTS = {
+    "text_named_png": (
+        lambda fake: ("notes.png", b"just some words, not a picture\n" * 4, "image/png"),
+        ("not",),
+    ),
+    "zero_bytes": (lambda fake: ("empty.png", b"", "image/png"), ("empty",)),
+    "huge_declared_size": (
+        lambda fake: ("huge.png", png_header(30_000, 30_000), "image/png"),
+        ("too large",),
+    ),
+    "download_404": (
+        lambda fake: AttachmentSpec(
+            "deleted.png",
+            face_png(),
+            "image/png",
+            url=fake.add_route("GET", "/gone/deleted.png", gone),
+        ),
+        ("gone",),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+async def test_bad_input_gets_a_short_specific_reply_and_the_bot_carries_on(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot, case: str
+) -> None:
+    make_attachment, words = BAD_INPUTS[case]
+
+    reply = await post_picture(fake_discord, world, make_attachment(fake_discord))
+
+    assert_short_error(reply, *words)
+    assert await running.count(Image) == 0
+    good = await post_picture(fake_discord, world, ("face.png", face_png(), "image/png"))
+    assert_answer_names_a_character(good)
+
+
+async def test_identify_defers_then_follows_up_with_the_answer(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    command = await fake_discord.send_slash_command(
+        "identify",
+        {"image": ("face.png", face_png(E2E_CHARACTERS[1]), "image/png")},
+        user=world.member,
+        channel=world.channel,
+    )
+
+    assert (await command.wait_for_callback()).type == 5
+    followup = await command.wait_for_message()
+    assert_answer_names_a_character(followup)
+    assert await running.count(Image) == 1
+
+
+async def test_picture_without_a_model_gets_the_no_model_message(
+    fake_discord: FakeDiscord, world: StandardGuild, launch: Launch
+) -> None:
+    await launch()
+
+    reply = await post_picture(fake_discord, world, ("face.png", face_png(), "image/png"))
+
+    assert NoModelError().user_message in reply.text
+
+
+async def test_promoted_model_is_picked_up_by_the_watcher(
+    fake_discord: FakeDiscord, world: StandardGuild, launch: Launch, trained_bundle: Path
+) -> None:
+    running = await launch()
+    running.bot.follow_model.change_interval(seconds=0.05)
+
+    install_bundle(trained_bundle, running.models.root)
+    await wait_until(
+        lambda: running.recognition.model_version == trained_bundle.name, "the new model"
+    )
+
+    reply = await post_picture(fake_discord, world, ("face.png", face_png(), "image/png"))
+    assert_answer_names_a_character(reply)
+
+
+async def test_correction_menu_choice_is_stored_as_a_vote_and_confirmed_privately(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    answer = await post_picture(fake_discord, world, ("face.png", face_png(), "image/png"))
+    [menu_id] = [c for c in answer.custom_ids if c.startswith("fix:")]
+    face_id = int(menu_id.removeprefix("fix:"))
+
+    click = await fake_discord.click_component(answer, menu_id, world.admin, values=[LABELS[1]])
+
+    confirmation = await click.wait_for_message()
+    assert confirmation.ephemeral
+    assert LABELS[1] in confirmation.text
+    votes = await running.rows(Vote.face_id, Vote.user_id, Vote.label, Vote.is_confirmation)
+    assert votes == [(face_id, world.admin.id, LABELS[1], False)]
+
+
+async def test_right_button_is_stored_as_a_confirming_vote(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    answer = await post_picture(fake_discord, world, ("face.png", face_png(), "image/png"))
+    [button_id] = [c for c in answer.custom_ids if c.startswith("ok:")]
+
+    click = await fake_discord.click_component(answer, button_id, world.member)
+
+    assert (await click.wait_for_message()).ephemeral
+    votes = await running.rows(Vote.user_id, Vote.label, Vote.is_confirmation)
+    assert votes == [(world.member.id, LABELS[0], True)]
+
+
+async def test_retrain_by_a_member_without_manage_server_is_refused(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    command = await fake_discord.send_slash_command(
+        "retrain", user=world.member, channel=world.channel
+    )
+
+    refusal = await command.wait_for_message()
+    assert refusal.ephemeral
+    assert "Manage Server" in refusal.text
+    assert await running.count(TrainingRun) == 0
+
+
+async def test_two_shards_share_a_database_and_follow_one_model_pointer(
+    fake_discord: FakeDiscord,
+    launch: Launch,
+    postgres_server: PostgresServer,
+    trained_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    worlds = [fake_discord.add_standard_guild(f"guild {i}", shard=(i, 2)) for i in range(2)]
+    database_url = postgres_server.url(postgres_server.create_database())
+    shared = {"database_url": database_url, "model_dir": tmp_path / "shared-models"}
+    bots = [await launch(name=f"shard{i}", shard=(i, 2), **shared) for i in range(2)]
+    for running, world in zip(bots, worlds, strict=True):
+        assert [g.id for g in running.bot.guilds] == [world.guild.id]
+        running.bot.follow_model.change_interval(seconds=0.05)
+
+    install_bundle(trained_bundle, shared["model_dir"])
+    for running in bots:
+        await wait_until(
+            lambda r=running: r.recognition.model_version == trained_bundle.name,
+            f"{running.bot.shards_description()} to load the new model",
+        )
+
+    for running, world in zip(bots, worlds, strict=True):
+        reply = await post_picture(fake_discord, world, ("face.png", face_png(), "image/png"))
+        assert_answer_names_a_character(reply)
+        assert running.recognition.handled == 1
+    images = await bots[0].rows(Image.guild_id)
+    assert sorted(images) == sorted((w.guild.id,) for w in worlds)
+
+
+async def teach(running: RunningAnimeBot, world: StandardGuild, per_character: int) -> None:
+    """Store face crops of the trained characters as moderator-taught examples, as /teach does."""
+    rng = np.random.default_rng(99)
+    for character, label in zip(E2E_CHARACTERS, LABELS, strict=True):
+        for _ in range(per_character):
+            picture = encode(character_picture(character, rng))
+            crop = await asyncio.to_thread(crop_main_face, picture, None)
+            await running.storage.examples.add_taught(label, crop, world.admin.id, world.guild.id)
+
+
+async def test_retrain_by_an_admin_on_taught_faces_puts_a_new_model_to_work(
+    fake_discord: FakeDiscord, world: StandardGuild, launch: Launch
+) -> None:
+    running = await launch()
+    await teach(running, world, per_character=5)
+
+    command = await fake_discord.send_slash_command(
+        "retrain", user=world.admin, channel=world.channel
+    )
+
+    assert (await command.wait_for_callback()).type == 5
+    done = await fake_discord.wait_for_message(
+        world.channel,
+        lambda m: m.content.startswith(("✅", "Kept", "Training stopped")),
+        timeout=150,
+    )
+    assert done.content.startswith("✅"), done.content
+    assert running.recognition.model_version is not None
+    reply = await post_picture(fake_discord, world, ("face.png", face_png(), "image/png"))
+    assert_answer_names_a_character(reply)
+    assert await running.count(TrainingRun) == 1

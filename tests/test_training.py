@@ -1,0 +1,241 @@
+"""Retraining: the lock, the fixed validation split, the gate, failures and rollback."""
+
+from __future__ import annotations
+
+import io
+import sys
+import textwrap
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot import training
+from bot.config import Settings
+from bot.errors import TrainingError
+from bot.models import ModelStore
+from bot.storage.db import Storage
+from bot.storage.models import RunStatus
+from bot.training import (
+    LOCK_NAME,
+    TrainingBusyError,
+    TrainingManager,
+    is_validation,
+    should_promote,
+    write_split,
+)
+from bot.vision.bundle import write_bundle
+
+LABELS = ["hoshizora rin", "nishikino maki"]
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ModelStore:
+    return ModelStore(tmp_path / "models")
+
+
+def manager(storage: Storage, store: ModelStore, python: str = sys.executable) -> TrainingManager:
+    return TrainingManager(
+        storage, store, Settings(model_dir=store.root), instance="me", python=python
+    )
+
+
+def fake_bundle(store: ModelStore, version: str) -> None:
+    info = {
+        "version": version,
+        "crop": {"margins": [1.0], "lift": 0.1, "size": 8},
+        "unsure": {"threshold": 0.5},
+        "metrics": {"top1": 0.9},
+    }
+    write_bundle(store.bundle_path(version), b"tflite", LABELS, info)
+
+
+async def add_examples(storage: Storage, per_label: int = 6) -> None:
+    for label in LABELS:
+        for n in range(per_label):
+            await storage.examples.add_taught(label, f"{label}-{n}".encode(), 1, 5)
+
+
+def fake_trainer(tmp_path: Path, body: str) -> str:
+    """An executable standing in for ``python`` that runs ``body`` with the trainer's args."""
+    script = tmp_path / "fake-python"
+    script.write_text(f"#!{sys.executable}\nimport sys, pathlib\n" + textwrap.dedent(body))
+    script.chmod(0o755)
+    return str(script)
+
+
+def write_bundle_at_out() -> str:
+    return """
+        from bot.vision.bundle import write_bundle
+        out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
+        info = {"version": "20990101-new", "crop": {"margins": [1.0], "lift": 0.1, "size": 8},
+                "unsure": {"threshold": 0.5}, "metrics": {"top1": 1.0}}
+        print("epoch 1/1", file=sys.stderr)
+        write_bundle(out, b"tflite", ["hoshizora rin", "nishikino maki"], info)
+    """
+
+
+@pytest.mark.parametrize(
+    ("candidate", "current", "promoted"),
+    [
+        (0.8, None, True),
+        (None, 0.9, True),
+        (0.9, 0.9, True),
+        (0.95, 0.9, True),
+        (0.85, 0.9, False),
+        (0.0, 0.1, False),
+    ],
+)
+def test_gate_promotes_only_a_candidate_that_is_not_worse(
+    candidate: float | None, current: float | None, promoted: bool
+) -> None:
+    assert should_promote(candidate, current)[0] is promoted
+
+
+def test_validation_split_is_stable_and_about_a_fifth() -> None:
+    pictures = [f"picture {n}".encode() for n in range(1000)]
+
+    first = [is_validation(p) for p in pictures]
+
+    assert first == [is_validation(p) for p in pictures]
+    assert 150 < sum(first) < 250
+
+
+def layout(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+
+
+def test_split_writes_the_trainers_folder_layout(tmp_path: Path) -> None:
+    examples = [(label, f"{label}-{n}".encode()) for label in LABELS for n in range(10)]
+
+    summary, held_out = write_split(examples, tmp_path / "a")
+    again, held_again = write_split(examples, tmp_path / "b")
+
+    assert held_out == held_again and summary == again
+    assert held_out == [e for e in examples if is_validation(e[1])]
+    assert sum(summary.training.values()) + len(held_out) == len(examples)
+    assert (tmp_path / "a/train/nishikino_maki/0.png").is_file()
+    assert layout(tmp_path / "a") == layout(tmp_path / "b")
+
+
+async def test_retrain_is_refused_while_another_holds_the_lock(
+    storage: Storage, store: ModelStore
+) -> None:
+    await storage.locks.acquire(LOCK_NAME, "someone else", 600)
+
+    with pytest.raises(TrainingBusyError, match="already running"):
+        await manager(storage, store).retrain(1, 5, progress)
+    assert await storage.runs.latest() is None
+
+
+async def progress(_: str) -> None:
+    return None
+
+
+async def test_too_little_data_is_a_clear_error_and_frees_the_lock(
+    storage: Storage, store: ModelStore
+) -> None:
+    await storage.examples.add_taught("nishikino maki", b"one", 1, 5)
+
+    with pytest.raises(TrainingError, match="Not enough confirmed data"):
+        await manager(storage, store).retrain(1, 5, progress)
+
+    assert await storage.locks.acquire(LOCK_NAME, "someone else", 600)
+    run = await storage.runs.latest()
+    assert run is not None and run.status is RunStatus.FAILED
+
+
+async def test_a_failed_trainer_leaves_the_current_model_serving(
+    storage: Storage, store: ModelStore, tmp_path: Path
+) -> None:
+    fake_bundle(store, "20200101-old")
+    store.promote("20200101-old")
+    await add_examples(storage)
+    python = fake_trainer(
+        tmp_path, 'print("error: no face in any picture", file=sys.stderr)\nsys.exit(1)\n'
+    )
+
+    with pytest.raises(TrainingError, match="no face in any picture"):
+        await manager(storage, store, python).retrain(1, 5, progress)
+
+    assert store.current_version() == "20200101-old"
+    assert [p.name for p in store.bundles.iterdir()] == ["20200101-old"]
+    run = await storage.runs.latest()
+    assert run is not None and run.status is RunStatus.FAILED
+
+
+async def test_a_worse_candidate_is_kept_out(
+    storage: Storage, store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_bundle(store, "20200101-old")
+    store.promote("20200101-old")
+    await add_examples(storage)
+    scores = {"20200101-old": 0.9, "20990101-new": 0.5}
+    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: scores[Path(path).name])
+    python = fake_trainer(tmp_path, write_bundle_at_out())
+
+    outcome = await manager(storage, store, python).retrain(1, 5, progress)
+
+    assert not outcome.promoted
+    assert "worse" in outcome.message
+    assert store.current_version() == "20200101-old"
+    run = await storage.runs.latest()
+    assert run is not None and run.status is RunStatus.REJECTED
+
+
+async def test_a_better_candidate_is_promoted_then_rolled_back(
+    storage: Storage, store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_bundle(store, "20200101-old")
+    await storage.models.register("20200101-old", "x", labels=LABELS, metrics={}, training_size=1)
+    await storage.models.activate("20200101-old")
+    store.promote("20200101-old")
+    await add_examples(storage)
+    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: 1.0)
+    messages: list[str] = []
+
+    async def remember(text: str) -> None:
+        messages.append(text)
+
+    python = fake_trainer(tmp_path, write_bundle_at_out())
+    trainer = manager(storage, store, python)
+    outcome = await trainer.retrain(1, 5, remember)
+
+    assert outcome.promoted and outcome.version == "20990101-new"
+    assert store.current_version() == "20990101-new"
+    assert messages and messages[0].startswith("Training on")
+    assert not any(p.name.startswith(".candidate") for p in store.bundles.iterdir())
+
+    assert await trainer.rollback() == "20200101-old"
+    assert store.current_version() == "20200101-old"
+    active = await storage.models.active()
+    assert active is not None and active.version == "20200101-old"
+
+
+async def test_rollback_without_an_earlier_model_is_refused(
+    storage: Storage, store: ModelStore
+) -> None:
+    with pytest.raises(TrainingError, match="no earlier model"):
+        await manager(storage, store).rollback()
+
+
+async def test_export_zip_has_a_folder_per_character(storage: Storage, store: ModelStore) -> None:
+    await add_examples(storage, per_label=2)
+
+    data = await manager(storage, store).export_zip()
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert sorted(archive.namelist()) == [
+            "hoshizora_rin/0.png",
+            "hoshizora_rin/1.png",
+            "nishikino_maki/0.png",
+            "nishikino_maki/1.png",
+        ]
+        assert archive.read("nishikino_maki/1.png") == b"nishikino maki-1"
