@@ -1,0 +1,308 @@
+"""The database schema: declarative models on one naming convention (Alembic mirrors it)."""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME_LENGTH = 100
+VERSION_LENGTH = 64
+
+# Settings of a server that never changed them.
+DEFAULT_AUTO_REPLY = True
+DEFAULT_LABELS_SHOWN = 3
+DEFAULT_VOTES_NEEDED = 2
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (the only kind of time stored)."""
+    return datetime.now(UTC)
+
+
+def normalise_name(name: str) -> str:
+    """A character's canonical name: NFKC, lower case, underscores as spaces, single spaces.
+
+    ``"  Nishikino_MAKI "`` becomes ``"nishikino maki"``. Raises ``ValueError`` for a
+    name that is empty or longer than ``NAME_LENGTH`` once normalised.
+    """
+    folded = unicodedata.normalize("NFKC", name).replace("_", " ").lower()
+    normalised = " ".join(folded.split())
+    if not normalised:
+        raise ValueError("a character name cannot be empty")
+    if len(normalised) > NAME_LENGTH:
+        raise ValueError(f"a character name has at most {NAME_LENGTH} characters")
+    return normalised
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC ``datetime``; SQLite, which has no time zones, stores it naive."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass a timezone-aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class VoteStatus(enum.StrEnum):
+    """Whether a vote counts towards its face's label or waits for a moderator."""
+
+    COUNTED = "counted"
+    HELD = "held"
+    DISMISSED = "dismissed"
+
+
+class ExampleSource(enum.StrEnum):
+    """How a training example was confirmed."""
+
+    VOTE = "vote"
+    TEACH = "teach"
+    MODERATOR = "moderator"
+
+
+class RunStatus(enum.StrEnum):
+    """The life of one training run."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+def _str_enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    # A VARCHAR with a CHECK constraint: portable, and new values need no ALTER TYPE.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Base(DeclarativeBase):
+    """The declarative base; its metadata is Alembic's ``target_metadata``."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class GuildSettings(Base):
+    """Per-server settings; a server without a row uses the defaults."""
+
+    __tablename__ = "guild_settings"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    auto_reply: Mapped[bool] = mapped_column(Boolean, default=DEFAULT_AUTO_REPLY)
+    labels_shown: Mapped[int] = mapped_column(Integer, default=DEFAULT_LABELS_SHOWN)
+    votes_needed: Mapped[int] = mapped_column(Integer, default=DEFAULT_VOTES_NEEDED)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class WatchedChannel(Base):
+    """A channel whose pictures the bot answers without being asked."""
+
+    __tablename__ = "watched_channels"
+
+    guild_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("guild_settings.guild_id", ondelete="CASCADE"), primary_key=True
+    )
+    channel_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class Character(Base):
+    """A character the bot can name; ``name`` is normalised (see ``normalise_name``)."""
+
+    __tablename__ = "characters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    created_at: Mapped[datetime] = _created_at()
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Image(Base):
+    """A picture the bot answered; one row per (message, picture) so retries do not duplicate."""
+
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("message_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    author_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Face(Base):
+    """One face found in an image, with the crop exactly as it was classified."""
+
+    __tablename__ = "faces"
+    __table_args__ = (UniqueConstraint("image_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # 0 is the picture's main face
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    w: Mapped[int] = mapped_column(Integer)
+    h: Mapped[int] = mapped_column(Integer)
+    detector: Mapped[str] = mapped_column(String(32))
+    crop_png: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Prediction(Base):
+    """One ranked label the model gave a face (rank 0 is its answer)."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("face_id", "model_version", "rank"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(VERSION_LENGTH))
+    label: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    score: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)
+    unsure: Mapped[bool] = mapped_column(Boolean)
+
+
+class Vote(Base):
+    """What one person says a face is; a second vote by the same person replaces the first."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("face_id", "user_id"),
+        Index(None, "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    label: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    is_confirmation: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[VoteStatus] = mapped_column(
+        _str_enum(VoteStatus, "vote_status"), default=VoteStatus.COUNTED
+    )
+    created_at: Mapped[datetime] = _created_at()
+
+
+class TrainingExample(Base):
+    """A confirmed (label, face crop) pair: the data the trainer learns from."""
+
+    __tablename__ = "training_examples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    character_id: Mapped[int] = mapped_column(ForeignKey("characters.id"), index=True)
+    crop_png: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[ExampleSource] = mapped_column(_str_enum(ExampleSource, "example_source"))
+    # The crop is copied, so an example outlives its image unless someone asks to be forgotten.
+    face_id: Mapped[int | None] = mapped_column(
+        ForeignKey("faces.id", ondelete="SET NULL"), unique=True
+    )
+    contributor_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ModelVersion(Base):
+    """A model bundle that was trained and checked; at most one is active."""
+
+    __tablename__ = "model_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(VERSION_LENGTH), unique=True)
+    path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _created_at()
+    labels: Mapped[list[str]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    training_size: Mapped[int] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# A partial unique index: any number of inactive versions, but only one active.
+_is_active = ModelVersion.__table__.c.is_active
+Index(
+    "uq_model_versions_one_active",
+    _is_active,
+    unique=True,
+    sqlite_where=_is_active,
+    postgresql_where=_is_active,
+)
+
+
+class TrainingRun(Base):
+    """One request to retrain, and how it ended."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    requested_by: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[RunStatus] = mapped_column(_str_enum(RunStatus, "run_status"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message: Mapped[str | None] = mapped_column(Text)
+    candidate_version: Mapped[str | None] = mapped_column(String(VERSION_LENGTH))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Lock(Base):
+    """A named lock shared by every process using the database; it lapses at ``expires_at``."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,101 @@
+"""Figures for ``/stats``: what was answered and corrected, and how often the model was right."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy.orm import QueryableAttribute
+
+from bot.storage._sql import Sessions, reading
+from bot.storage.models import (
+    Character,
+    Face,
+    Image,
+    Prediction,
+    TrainingExample,
+    Vote,
+    VoteStatus,
+)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts for one server (or everywhere) and the model's accuracy as judged by its users."""
+
+    images: int
+    faces: int
+    votes: int
+    corrections: int  # votes saying the model was wrong
+    held: int  # votes waiting for a moderator
+    training_examples: int
+    confirmed_faces: int  # faces whose agreed label is the model's answer
+    corrected_faces: int  # faces whose agreed label is something else
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share of faces with an agreed label that the model got right (None before any)."""
+        judged = self.confirmed_faces + self.corrected_faces
+        return self.confirmed_faces / judged if judged else None
+
+
+class StatsRepo:
+    """Computes ``Stats``."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    async def collect(self, guild_id: int | None = None) -> Stats:
+        """The figures for ``guild_id``, or for every server when it is None."""
+
+        def scoped(column: QueryableAttribute[int | None]) -> list[ColumnElement[bool]]:
+            return [] if guild_id is None else [column == guild_id]
+
+        votes = select(func.count()).select_from(Vote).where(*scoped(Vote.guild_id))
+        # Faces the users judged (their crop is training data, by votes or a moderator),
+        # and among them those whose agreed label is the model's answer.
+        judged = (
+            select(func.count(TrainingExample.id), func.count(Prediction.id))
+            .join(Character, TrainingExample.character_id == Character.id)
+            .outerjoin(
+                Prediction,
+                and_(
+                    Prediction.face_id == TrainingExample.face_id,
+                    Prediction.rank == 0,
+                    Prediction.label == Character.name,
+                ),
+            )
+            .where(TrainingExample.face_id.is_not(None), *scoped(TrainingExample.guild_id))
+        )
+        async with reading(self._sessions) as session:
+
+            async def count(query: Select[int]) -> int:
+                return int(await session.scalar(query) or 0)
+
+            images = await count(
+                select(func.count()).select_from(Image).where(*scoped(Image.guild_id))
+            )
+            faces = await count(
+                select(func.count(Face.id))
+                .join(Image, Face.image_id == Image.id)
+                .where(*scoped(Image.guild_id))
+            )
+            all_votes = await count(votes)
+            corrections = await count(votes.where(~Vote.is_confirmation))
+            held = await count(votes.where(Vote.status == VoteStatus.HELD))
+            examples = await count(
+                select(func.count())
+                .select_from(TrainingExample)
+                .where(*scoped(TrainingExample.guild_id))
+            )
+            judged_faces, confirmed = (await session.execute(judged)).one()
+        return Stats(
+            images=images,
+            faces=faces,
+            votes=all_votes,
+            corrections=corrections,
+            held=held,
+            training_examples=examples,
+            confirmed_faces=confirmed,
+            corrected_faces=judged_faces - confirmed,
+        )

@@ -1,0 +1,237 @@
+"""Votes: one per person per face, a threshold that makes training data once, held corrections."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.errors import StorageError
+from bot.storage import Storage, VoteStatus
+from bot.storage.models import TrainingExample, Vote
+from tests.storage.helpers import GUILD, record_face
+
+
+async def count(storage: Storage, model: type, **where: object) -> int:
+    async with storage.engine.connect() as connection:
+        query = select(func.count()).select_from(model).filter_by(**where)
+        return int((await connection.execute(query)).scalar_one())
+
+
+async def test_a_second_vote_by_the_same_person_replaces_the_first(storage: Storage) -> None:
+    face = await record_face(storage)
+
+    first = await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False)
+    second = await storage.votes.cast(face, 1, GUILD, "Koizumi  Hanayo", False)
+
+    assert (first.agreeing, first.replaced) == (1, False)
+    assert (second.label, second.agreeing, second.replaced) == ("koizumi hanayo", 1, True)
+    assert await count(storage, Vote, face_id=face) == 1
+
+
+async def test_one_person_voting_again_does_not_reach_the_threshold(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True)
+
+    for _ in range(3):
+        outcome = await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False)
+
+    assert outcome.agreeing == 1
+    assert not outcome.accepted
+    assert await count(storage, TrainingExample) == 0
+
+
+async def test_agreeing_votes_reaching_the_threshold_make_one_training_example(
+    storage: Storage,
+) -> None:
+    face = await record_face(storage, unsure=True)
+
+    first = await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False)
+    second = await storage.votes.cast(face, 2, GUILD, "hoshizora rin", False)
+    third = await storage.votes.cast(face, 3, GUILD, "hoshizora rin", False)
+
+    assert (first.accepted, first.newly_accepted) == (False, False)
+    assert (second.accepted, second.newly_accepted, second.agreeing) == (True, True, 2)
+    assert (third.accepted, third.newly_accepted) == (True, False)
+    assert [label async for label, _ in storage.examples.iter_dataset()] == ["hoshizora rin"]
+
+
+async def test_the_threshold_is_the_servers_votes_needed(storage: Storage) -> None:
+    await storage.guilds.update(GUILD, votes_needed=3)
+    face = await record_face(storage)
+
+    outcomes = [
+        await storage.votes.cast(face, user, GUILD, "nishikino maki", True) for user in (1, 2, 3)
+    ]
+
+    assert [o.accepted for o in outcomes] == [False, False, True]
+    assert outcomes[-1].needed == 3
+
+
+async def test_confirmations_of_the_model_are_votes_too(storage: Storage) -> None:
+    face = await record_face(storage, "nishikino maki")
+
+    await storage.votes.cast(face, 1, GUILD, "nishikino maki", True)
+    outcome = await storage.votes.cast(face, 2, GUILD, "nishikino maki", True)
+
+    assert outcome.accepted
+    assert await storage.examples.counts() == {"nishikino maki": 1}
+
+
+async def test_votes_after_acceptance_do_not_relabel_the_example(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True)
+    for user in (1, 2):
+        await storage.votes.cast(face, user, GUILD, "hoshizora rin", False)
+
+    late = [await storage.votes.cast(face, user, GUILD, "koizumi hanayo", False) for user in (3, 4)]
+
+    assert late[-1].accepted_label == "hoshizora rin"
+    assert not late[-1].accepted
+    assert await storage.examples.counts() == {"hoshizora rin": 1}
+
+
+async def test_the_example_keeps_the_crop_as_classified(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True, tag="the-crop")
+    for user in (1, 2):
+        await storage.votes.cast(face, user, GUILD, "hoshizora rin", False)
+
+    [(label, crop)] = [item async for item in storage.examples.iter_dataset()]
+
+    assert label == "hoshizora rin"
+    assert crop.endswith(b"the-crop")
+
+
+async def test_concurrent_votes_make_exactly_one_training_example(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True)
+
+    outcomes = await asyncio.gather(
+        *(storage.votes.cast(face, user, GUILD, "hoshizora rin", False) for user in range(1, 13))
+    )
+
+    assert sum(o.newly_accepted for o in outcomes) == 1
+    assert all(o.accepted for o in outcomes if o.agreeing >= 2)
+    assert sorted(o.agreeing for o in outcomes) == list(range(1, 13))
+    assert await count(storage, TrainingExample) == 1
+
+
+async def test_concurrent_retries_of_one_vote_store_it_once(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True)
+
+    await asyncio.gather(
+        *(storage.votes.cast(face, 7, GUILD, "hoshizora rin", False) for _ in range(8))
+    )
+
+    assert await count(storage, Vote, face_id=face) == 1
+    assert await count(storage, TrainingExample) == 0
+
+
+async def test_moderator_confirmation_makes_training_data_at_once(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True)
+
+    outcome = await storage.votes.confirm_by_moderator(face, "Sonoda Umi", moderator_id=99)
+
+    assert (outcome.accepted_label, outcome.newly_accepted) == ("sonoda umi", True)
+    assert await storage.examples.counts() == {"sonoda umi": 1}
+
+
+async def test_moderator_confirmation_relabels_a_voted_example(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True)
+    for user in (1, 2):
+        await storage.votes.cast(face, user, GUILD, "hoshizora rin", False)
+
+    await storage.votes.confirm_by_moderator(face, "koizumi hanayo", moderator_id=99)
+
+    assert await storage.examples.counts() == {"koizumi hanayo": 1}
+
+
+async def test_a_correction_against_a_confident_model_and_the_majority_is_held(
+    storage: Storage,
+) -> None:
+    await storage.guilds.update(GUILD, votes_needed=3)
+    face = await record_face(storage, "nishikino maki", 0.97)
+    for user in (1, 2):
+        await storage.votes.cast(face, user, GUILD, "nishikino maki", True)
+
+    outcome = await storage.votes.cast(face, 3, GUILD, "yazawa nico", False)
+
+    assert outcome.status is VoteStatus.HELD
+    assert outcome.agreeing == 0
+    [held] = await storage.votes.held(GUILD)
+    assert (held.face_id, held.user_id, held.label) == (face, 3, "yazawa nico")
+    assert (held.model_label, held.model_score) == ("nishikino maki", pytest.approx(0.97))
+
+
+@pytest.mark.parametrize(
+    ("score", "unsure"),
+    [(0.97, True), (0.5, False)],
+    ids=["model-unsure", "model-not-confident"],
+)
+async def test_a_correction_against_a_hesitant_model_counts(
+    storage: Storage, score: float, unsure: bool
+) -> None:
+    await storage.guilds.update(GUILD, votes_needed=3)
+    face = await record_face(storage, "nishikino maki", score, unsure=unsure)
+    for user in (1, 2):
+        await storage.votes.cast(face, user, GUILD, "nishikino maki", True)
+
+    outcome = await storage.votes.cast(face, 3, GUILD, "yazawa nico", False)
+
+    assert outcome.status is VoteStatus.COUNTED
+
+
+async def test_held_votes_never_make_training_data(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True)
+
+    for user in (1, 2, 3):
+        outcome = await storage.votes.cast(face, user, GUILD, "hoshizora rin", False, hold=True)
+
+    assert outcome.status is VoteStatus.HELD
+    assert not outcome.accepted
+    assert await count(storage, TrainingExample) == 0
+
+
+async def test_moderator_decision_resolves_held_votes(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True)
+    await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False, hold=True)
+    await storage.votes.cast(face, 2, GUILD, "yazawa nico", False, hold=True)
+
+    outcome = await storage.votes.confirm_by_moderator(face, "hoshizora rin", moderator_id=99)
+
+    assert outcome.agreeing == 1
+    assert await storage.votes.held(GUILD) == []
+    assert await count(storage, Vote, status=VoteStatus.DISMISSED) == 1
+
+
+async def test_dismissing_held_votes(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True)
+    await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False, hold=True)
+
+    assert await storage.votes.dismiss_held(face) == 1
+    assert await storage.votes.held(GUILD) == []
+
+
+async def test_recent_count_counts_a_persons_votes_in_the_window(storage: Storage) -> None:
+    faces = [await record_face(storage) for _ in range(3)]
+    for face in faces:
+        await storage.votes.cast(face, 1, GUILD, "nishikino maki", True)
+    await storage.votes.cast(faces[0], 2, GUILD, "nishikino maki", True)
+
+    assert await storage.votes.recent_count(1, seconds=60) == 3
+    assert await storage.votes.recent_count(2, seconds=60) == 1
+    assert await storage.votes.recent_count(1, seconds=0) == 0
+
+
+async def test_voting_on_a_face_that_is_gone_is_a_storage_error(storage: Storage) -> None:
+    with pytest.raises(StorageError, match="no longer stored"):
+        await storage.votes.cast(123456, 1, GUILD, "nishikino maki", True)
+
+
+async def test_votes_in_direct_messages_use_the_default_threshold(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True, guild_id=None)
+
+    outcomes = [
+        await storage.votes.cast(face, user, None, "hoshizora rin", False) for user in (1, 2)
+    ]
+
+    assert outcomes[-1].needed == 2
+    assert outcomes[-1].accepted
