@@ -344,6 +344,77 @@ class Admin(commands.Cog):
             raise BotError("I found no face in that picture.")
         return answer.context_pngs[0]
 
+    review_group = app_commands.Group(
+        name="review",
+        description="Corrections held for a moderator",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_messages=True),
+    )
+
+    async def _face_in_this_server(self, interaction: discord.Interaction, face: int) -> None:
+        stored = await self.bot.storage.images.face(face)
+        if stored is None or stored.guild_id != interaction.guild_id:
+            raise BotError(f"There is no face {face} in this server.")
+
+    @review_group.command(name="list", description="Corrections waiting for a moderator")
+    @manage_messages
+    @in_guild
+    async def review_list(self, interaction: discord.Interaction) -> None:
+        """Held corrections, oldest first, with what the model said."""
+        assert interaction.guild_id is not None
+        held = await self.bot.storage.votes.held(interaction.guild_id)
+        if not held:
+            await interaction.response.send_message("Nothing is waiting.", ephemeral=True)
+            return
+        lines = []
+        for vote in held:
+            model = "no answer"
+            if vote.model_label is not None and vote.model_score is not None:
+                model = f"model said {vote.model_label} ({percent(vote.model_score)})"
+            lines.append(f"face {vote.face_id}: <@{vote.user_id}> says **{vote.label}**; {model}")
+        lines.append("Accept with `/review accept face:<id>`, reject with `/review dismiss`.")
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @review_group.command(name="accept", description="Make a held correction training data")
+    @app_commands.describe(face="the face number from /review list", label="the right name")
+    @manage_messages
+    @in_guild
+    async def review_accept(
+        self, interaction: discord.Interaction, face: int, label: str | None = None
+    ) -> None:
+        """Confirm ``label`` (default: the held vote's label) for ``face``."""
+        from bot.cogs.corrections import clean_name
+
+        await self._face_in_this_server(interaction, face)
+        assert interaction.guild_id is not None
+        if label is None:
+            held = {
+                v.label
+                for v in await self.bot.storage.votes.held(interaction.guild_id, 100)
+                if v.face_id == face
+            }
+            if len(held) != 1:
+                raise BotError("Say which name is right: `/review accept face:<id> label:<name>`.")
+            label = held.pop()
+        outcome = await self.bot.storage.votes.confirm_by_moderator(
+            face, clean_name(label), interaction.user.id
+        )
+        await interaction.response.send_message(
+            f"Face {face} is now training data for *{outcome.label}*.", ephemeral=True
+        )
+
+    @review_group.command(name="dismiss", description="Reject the held corrections of a face")
+    @app_commands.describe(face="the face number from /review list")
+    @manage_messages
+    @in_guild
+    async def review_dismiss(self, interaction: discord.Interaction, face: int) -> None:
+        """Dismiss every held vote on ``face``."""
+        await self._face_in_this_server(interaction, face)
+        count = await self.bot.storage.votes.dismiss_held(face)
+        await interaction.response.send_message(
+            f"Dismissed {count} held correction(s) of face {face}.", ephemeral=True
+        )
+
     @app_commands.command(name="forgetme", description="Delete your votes and contributions")
     async def forgetme(self, interaction: discord.Interaction) -> None:
         """Delete everything stored about the caller, everywhere."""

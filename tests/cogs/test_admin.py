@@ -15,6 +15,7 @@ import pytest
 from discord import app_commands
 
 from bot.cogs.admin import Admin
+from bot.errors import BotError
 from bot.storage.db import Storage
 from tests.cogs import GUILD, fake_bot, fake_interaction, sent_text
 from tests.storage.helpers import record_face
@@ -52,7 +53,14 @@ MANAGE_GUILD = [
     "settings auto_reply",
     "settings votes_needed",
 ]
-MANAGE_MESSAGES = ["teach", "contributions", "purge"]
+MANAGE_MESSAGES = [
+    "teach",
+    "contributions",
+    "purge",
+    "review list",
+    "review accept",
+    "review dismiss",
+]
 
 
 async def run_checks(command: app_commands.Command, interaction: discord.Interaction) -> None:
@@ -214,3 +222,54 @@ async def test_teach_stores_the_main_faces_crop(cog: Admin, storage: Storage) ->
 
     assert "1. learnt" in sent_text(interaction)
     assert [e async for e in storage.examples.iter_dataset()] == [("nishikino maki", b"main-face")]
+
+
+MODERATOR = discord.Permissions(manage_messages=True)
+
+
+async def test_review_lists_held_corrections_with_the_models_answer(
+    cog: Admin, storage: Storage
+) -> None:
+    face = await record_face(storage, "nishikino maki", 0.97)
+    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, hold=True)
+    interaction = fake_interaction(permissions=MODERATOR)
+
+    await invoke(commands_of(cog)["review list"], cog, interaction)
+
+    text = sent_text(interaction)
+    assert f"face {face}: <@7> says **sakurauchi riko**" in text
+    assert "model said nishikino maki (97.0%)" in text
+
+
+async def test_review_accept_makes_the_held_label_training_data(
+    cog: Admin, storage: Storage
+) -> None:
+    face = await record_face(storage, "nishikino maki", 0.97)
+    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, hold=True)
+    interaction = fake_interaction(permissions=MODERATOR)
+
+    await invoke(commands_of(cog)["review accept"], cog, interaction, face, None)
+
+    assert "training data for *sakurauchi riko*" in sent_text(interaction)
+    assert await storage.examples.counts() == {"sakurauchi riko": 1}
+    assert await storage.votes.held(GUILD) == []
+
+
+async def test_review_dismiss_rejects_held_corrections(cog: Admin, storage: Storage) -> None:
+    face = await record_face(storage, "nishikino maki", 0.97)
+    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, hold=True)
+    interaction = fake_interaction(permissions=MODERATOR)
+
+    await invoke(commands_of(cog)["review dismiss"], cog, interaction, face)
+
+    assert "Dismissed 1 held correction" in sent_text(interaction)
+    assert await storage.votes.held(GUILD) == []
+    assert await storage.examples.counts() == {}
+
+
+async def test_review_refuses_a_face_of_another_server(cog: Admin, storage: Storage) -> None:
+    face = await record_face(storage, guild_id=GUILD + 1)
+    interaction = fake_interaction(permissions=MODERATOR)
+
+    with pytest.raises(BotError, match=f"no face {face} in this server"):
+        await invoke(commands_of(cog)["review dismiss"], cog, interaction, face)
