@@ -1,4 +1,5 @@
-"""Synthetic pictures for the vision and trainer tests: drawn anime-ish faces and encoders.
+"""Synthetic pictures for the vision and trainer tests: drawn anime-ish faces, encoders,
+and one tiny real training run on them that several test modules share.
 
 Nothing here reads the shared seed pictures; every picture is drawn from numbers, so
 the tests run anywhere and a failure can be reproduced from its seed.
@@ -132,7 +133,6 @@ class TinyRun:
     data: Path
     bundle: Path
     cache: Path
-    info: dict[str, Any]
     head: Any
     """The ``trainer.head.Head`` fitted on every picture (the one exported)."""
     backbone: Any
@@ -187,6 +187,6 @@ def tiny_training_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
         result = trainer.train.train(options)
     # Cross-validation fits on part of the faces; the exported head saw all of them.
     final = max(heads, key=lambda head: len(head.prototypes))
-    run = TinyRun(data, result.bundle, root / "cache", result.info, final, backbones[0])
+    run = TinyRun(data, result.bundle, root / "cache", final, backbones[0])
     _tiny_runs[base] = run
     return run

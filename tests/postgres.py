@@ -13,6 +13,7 @@ A test that needs a server of its own (to stop and restart it, say) can call
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import pwd
@@ -23,7 +24,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ class PostgresServer:
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_stop_with_parent(),
                 **_as_account(self.account),
             )
         deadline = time.monotonic() + START_TIMEOUT
@@ -176,6 +178,20 @@ def _as_account(account: tuple[int, int] | None) -> dict[str, Any]:
     if account is None:
         return {}
     return {"user": account[0], "group": account[1], "extra_groups": []}
+
+
+def _stop_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to stop the server when the test run dies.
+
+    Without it a test run killed before its teardown (a timeout, SIGKILL) would leave
+    a server running. The signal is SIGINT, PostgreSQL's fast shutdown.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, signal.SIGINT)
 
 
 def start_server(bin_dir: Path) -> PostgresServer:

@@ -153,7 +153,7 @@ def train(options: TrainOptions) -> TrainResult:
         )
     backbone = build_backbone(options.backbone, options.crop.size)
     embedder = Embedder(backbone, options.backbone, options.crop)
-    finder_name = f"cascade={bool(options.cascade_path)}"
+    finder_name = default_face_finder(options.cascade_path).describe()
     cache = EmbeddingCache(options.cache_dir, embedder.fingerprint(finder_name))
     lap("setup")
 
@@ -201,7 +201,7 @@ def train(options: TrainOptions) -> TrainResult:
         "created_at": created.isoformat(timespec="seconds"),
         "backbone": {"name": options.backbone, "input_size": options.crop.size},
         "crop": options.crop.to_dict(),
-        "detectors": finder_name,
+        "detectors": "cascade+animeface" if options.cascade_path else "animeface",
         "tflite": {"float16": options.float16, "bytes": len(model), "max_diff": agreement},
         "unsure": {
             "threshold": rule.threshold,

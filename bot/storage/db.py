@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -96,7 +97,18 @@ async def upgrade_to_head(url: str) -> None:
     """Apply every pending migration to the database at ``url`` (the bot calls it on start)."""
     log.info("migrating the database to the newest schema")
     # Alembic's commands are synchronous and run their own event loop in env.py.
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    await asyncio.to_thread(_upgrade, alembic_config(url))
+
+
+# Alembic keeps the running migration's context in module globals, so two commands in
+# one process at once (two Storage.open calls, say) must take turns. Separate processes
+# are serialised by the database itself (see migrations/env.py).
+_alembic_lock = threading.Lock()
+
+
+def _upgrade(config: Config) -> None:
+    with _alembic_lock:
+        command.upgrade(config, "head")
 
 
 class Storage:

@@ -146,6 +146,7 @@ def write_bundle(
         "tflite_sha256": hashlib.sha256(model).hexdigest(),
     }
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    old: Path | None = None
     try:
         _write_synced(staging / MODEL_FILE, model)
         _write_synced(staging / LABELS_FILE, ("\n".join(labels) + "\n").encode("utf-8"))
@@ -153,7 +154,6 @@ def write_bundle(
             _write_synced(staging / name, data)
         _write_synced(staging / INFO_FILE, json.dumps(info, indent=2).encode("utf-8"))
         load_bundle(staging)  # never put a bundle in place that would be refused
-        old = None
         if dest.exists():
             old = dest.parent / f".{dest.name}.{os.getpid()}.old"
             os.replace(dest, old)
@@ -162,6 +162,8 @@ def write_bundle(
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if old is not None and not dest.exists():
+            os.rename(old, dest)  # put the previous bundle back (dest is known not to exist)
         raise
     fd = os.open(dest.parent, os.O_RDONLY)
     try:

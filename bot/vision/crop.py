@@ -56,14 +56,11 @@ def crop_face(image: np.ndarray, box: Box, margin: float, lift: float, size: int
     """The ``size``×``size`` RGB crop around ``box``; parts outside the picture repeat its edge."""
     height, width = image.shape[:2]
     region = crop_region(box, margin, lift)
-    x0, y0 = region.x, region.y
-    x1, y1 = x0 + region.w, y0 + region.h
-    inside = image[max(0, y0) : min(height, y1), max(0, x0) : min(width, x1)]
-    if inside.size == 0:
-        inside = image
-    pad = (max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width))
-    if any(pad):
-        inside = cv2.copyMakeBorder(inside, *pad, borderType=cv2.BORDER_REPLICATE)
+    # Edge-clamped indexing: parts outside the picture repeat its nearest edge, and memory
+    # stays bounded by the region's size wherever it lies.
+    ys = np.clip(np.arange(region.y, region.y + region.h), 0, height - 1)
+    xs = np.clip(np.arange(region.x, region.x + region.w), 0, width - 1)
+    inside = image[ys[:, np.newaxis], xs]
     interpolation = cv2.INTER_AREA if inside.shape[0] > size else cv2.INTER_LINEAR
     crop = cv2.resize(inside, (size, size), interpolation=interpolation)
     return np.ascontiguousarray(crop, dtype=np.uint8)

@@ -6,6 +6,7 @@ their boxes are mapped back to the coordinates of the picture they were given.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -70,9 +71,14 @@ class CascadeDetector:
     ) -> None:
         if not Path(path).is_file():
             raise DetectorConfigError(f"cascade file not found: {path}")
-        self._cascade = cv2.CascadeClassifier(str(path))
-        # A wrong file loads silently as an empty classifier.
-        if self._cascade.empty():
+        self.file_digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        self._cascade = cv2.CascadeClassifier()
+        try:
+            loaded = self._cascade.load(str(path))
+        except (cv2.error, SystemError) as exc:  # unparsable files raise instead
+            raise DetectorConfigError(f"not a cascade OpenCV can load: {path}") from exc
+        # Some wrong files load silently as an empty classifier.
+        if not loaded or self._cascade.empty():
             raise DetectorConfigError(f"not a cascade OpenCV can load: {path}")
         self.name = name
         self.detect_side = detect_side
@@ -181,6 +187,16 @@ class FaceFinder:
         self.primary = tuple(primary)
         self.backups = tuple(backups)
         self.fallback = fallback
+
+    def describe(self) -> str:
+        """Every detector and its settings: what the trainer's embedding cache is keyed on."""
+        stages = [list(self.primary), list(self.backups), [self.fallback] if self.fallback else []]
+
+        def settings(detector: FaceDetector) -> str:
+            public = {k: v for k, v in vars(detector).items() if not k.startswith("_")}
+            return f"{detector.name}{sorted(public.items())}"
+
+        return " | ".join(",".join(settings(d) for d in stage) for stage in stages)
 
     def find(self, image: np.ndarray) -> list[Face]:
         """Every face in ``image`` (never empty when a fallback is set), most prominent first."""

@@ -48,8 +48,21 @@ async def test_upgrade_twice_is_harmless(empty_database_url: str) -> None:
     assert "votes" in await table_names(empty_database_url)
 
 
-async def test_processes_starting_together_all_reach_head(empty_database_url: str) -> None:
+async def test_concurrent_upgrades_in_one_process_take_turns(empty_database_url: str) -> None:
     await asyncio.gather(*(upgrade_to_head(empty_database_url) for _ in range(3)))
+
+    assert "votes" in await table_names(empty_database_url)
+
+
+async def test_processes_starting_together_all_reach_head(empty_database_url: str) -> None:
+    env = clean_environment() | {"DATABASE_URL": empty_database_url}
+
+    await asyncio.gather(
+        *(
+            asyncio.to_thread(run_alembic, "upgrade", "head", cwd=REPO_ROOT, env=env)
+            for _ in range(3)
+        )
+    )
 
     assert "votes" in await table_names(empty_database_url)
 
