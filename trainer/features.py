@@ -11,12 +11,12 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from bot.vision.crop import CropSettings
 
@@ -42,15 +42,25 @@ class Embedder:
     name: str
     crop: CropSettings
     batch_size: int = 32
+    progress: bool = False
 
     def embed(self, views: np.ndarray) -> np.ndarray:
         """``N×V×S×S×3`` uint8 views → ``N×2×F`` features (as seen, mirrored)."""
         n, v = views.shape[:2]
         if n == 0:
             return np.zeros((0, 2, 0), np.float32)
-        flat = views.reshape(n * v, *views.shape[2:]).astype(np.float32)
+        flat = views.reshape(n * v, *views.shape[2:])
         both = np.concatenate([flat, flat[:, :, ::-1]])
-        pooled = np.asarray(self.backbone.predict(both, batch_size=self.batch_size, verbose=0))
+        starts = range(0, len(both), self.batch_size)
+        batches = tqdm(starts, "embedding faces", unit="batch", disable=not self.progress)
+        pooled = np.concatenate(
+            [
+                np.asarray(
+                    self.backbone.predict_on_batch(both[i : i + self.batch_size].astype(np.float32))
+                )
+                for i in batches
+            ]
+        )
         pooled = pooled.reshape(2, n, v, -1).transpose(1, 0, 2, 3)
         return combine_views(pooled).astype(np.float32)
 
@@ -105,19 +115,3 @@ class EmbeddingCache:
             os.replace(tmp, self.dir / f"{digest}.npz")
         except OSError as exc:
             log.warning("could not write the embedding cache: %s", exc)
-
-
-def embed_with_cache(
-    digest: str,
-    cache: EmbeddingCache,
-    compute: Callable[[], tuple[np.ndarray, tuple[str, ...]]],
-    embedder: Embedder,
-) -> CachedFaces:
-    """A picture's faces from the cache, or computed (views by ``compute``), embedded and stored."""
-    hit = cache.get(digest)
-    if hit is not None:
-        return hit
-    views, detectors = compute()
-    faces = CachedFaces(embedder.embed(views), detectors)
-    cache.put(digest, faces)
-    return faces

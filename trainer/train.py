@@ -152,7 +152,7 @@ def train(options: TrainOptions) -> TrainResult:
             f"(found {len(counts)})"
         )
     backbone = build_backbone(options.backbone, options.crop.size)
-    embedder = Embedder(backbone, options.backbone, options.crop)
+    embedder = Embedder(backbone, options.backbone, options.crop, progress=options.progress)
     finder_name = default_face_finder(options.cascade_path).describe()
     cache = EmbeddingCache(options.cache_dir, embedder.fingerprint(finder_name))
     lap("setup")
