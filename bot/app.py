@@ -18,7 +18,7 @@ from discord.ext import commands, tasks
 from bot.config import Settings
 from bot.fetch import FetchPolicy, GuardedConnector, ImageFetcher
 from bot.health import Metrics, health_app, render_metrics
-from bot.models import ModelStore
+from bot.models import ModelStore, check_runnable
 from bot.service import RecognitionService
 from bot.storage.db import Storage
 
@@ -143,7 +143,7 @@ async def serve(settings: Settings, **bot_options: Any) -> None:
             allow_private_addresses=allow_private,
             allowed_hosts=_allowed_hosts(allow_private),
         )
-        models = ModelStore(settings.model_dir)
+        models = ModelStore(settings.model_dir, verify=check_runnable)
         recognition = RecognitionService(
             models,
             cascade_path=settings.cascade_path,

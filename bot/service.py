@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from bot.errors import BotError, BusyError
-from bot.models import ModelStore
+from bot.models import ModelStore, check_runnable
 from bot.vision.bundle import ModelBundle
 from bot.vision.crop import crop_face
 from bot.vision.decode import DecodeLimits, decode_image, encode_png
@@ -101,6 +101,7 @@ class RecognitionService:
         self._pending = 0
         self._bundle: ModelBundle | None = None
         self._bundle_lock = threading.Lock()
+        self._refused: str | None = None
         self.handled = 0
         self.failed = 0
         self.rejected = 0
@@ -122,20 +123,31 @@ class RecognitionService:
         return self._bundle
 
     def refresh(self) -> bool:
-        """Follow the model directory's pointer; True when the serving model changed."""
-        version = self.store.current_version()
-        with self._bundle_lock:
-            if version == (self._bundle.version if self._bundle else None):
-                return False
-            if version is None:
-                self._bundle = None
-                return True
-            try:
+        """Follow the model directory's pointer; True when the serving model changed.
+
+        A bundle that cannot serve (damaged files, or a model LiteRT refuses) is not
+        swapped in: the current one keeps serving and the refusal is logged once.
+        """
+        version = None
+        try:
+            version = self.store.current_version()
+            with self._bundle_lock:
+                if version == (self._bundle.version if self._bundle else None):
+                    return False
+                if version is None:
+                    self._bundle = None
+                    return True
                 bundle = self.store.load(version)
-            except BotError as exc:
-                log.error("keeping model %s: the new one is broken: %s", self.model_version, exc)
-                return False
-            self._bundle = bundle
+                check_runnable(bundle)
+                self._bundle = bundle
+                self._refused = None
+        except (BotError, OSError) as exc:
+            if version is None or version != self._refused:
+                self._refused = version
+                log.error(
+                    "model %s cannot serve, keeping model %s: %s", version, self.model_version, exc
+                )
+            return False
         log.info("serving model %s", bundle.version)
         return True
 

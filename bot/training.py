@@ -3,7 +3,8 @@
 A candidate replaces the serving model only if it is at least as accurate on a fixed
 validation set (examples whose picture hash falls in one fifth of the hash space, so the
 same examples are always held out). Only one training runs at a time across every
-process sharing the database.
+process sharing the database. A candidate or an earlier bundle that cannot serve is
+never promoted: the current model keeps serving and the admin is told why.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -27,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.errors import BotError, TrainingError
-from bot.models import ModelStore
+from bot.errors import BotError, BundleError, TrainingError
+from bot.models import ModelStore, check_runnable
 from bot.storage.db import Storage
 from bot.storage.models import RunStatus
 from bot.vision.bundle import INFO_FILE, load_bundle
@@ -44,6 +47,9 @@ MIN_TRAINING_PICTURES = 2
 DEFAULT_TIMEOUT = 3600.0
 PROGRESS_EVERY = 5.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGING_PREFIX = ".candidate-"
+# The last line of a traceback for an OSError: ``OSError: [Errno 28] No space left on device: '…'``.
+OS_ERROR_LINE = re.compile(r"^\w+: \[Errno \d+\] (?P<reason>[^:]+)")
 
 Progress = Callable[[str], Awaitable[None]]
 Example = tuple[str, bytes]
@@ -119,6 +125,30 @@ def should_promote(
     )
 
 
+def bundle_problem(exc: BundleError, path: Path, version: str) -> str:
+    """A ``BundleError``'s message with the bundle's path replaced by its version."""
+    return str(exc).replace(f"{path}{os.sep}", "").replace(str(path), version)
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a training run that ended with ``exc`` is recorded with."""
+    if isinstance(exc, BotError):
+        return exc.user_message
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        return "interrupted: the bot stopped during the training"
+    return f"failed unexpectedly ({exc.__class__.__name__})"
+
+
+def trainer_failure(returncode: int, last_line: str) -> str:
+    """Why the trainer process failed, from its exit status and last line on stderr."""
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        return f"the trainer process was killed ({name}), perhaps for lack of memory"
+    if match := OS_ERROR_LINE.match(last_line):
+        return match["reason"]
+    return last_line.removeprefix("error: ")[:300] or f"exit code {returncode}"
+
+
 def evaluate(bundle_path: Path, validation: list[Example], cascade_path: Path | None) -> float:
     """Top-1 accuracy of the bundle on the validation pictures (no face counts as wrong;
     labels the bundle does not know are wrong too)."""
@@ -182,12 +212,17 @@ class TrainingManager:
         run_id: int | None = None
         try:
             run_id = await self.storage.runs.start(guild_id, requested_by)
-            outcome = await self._train(progress)
+            try:
+                outcome = await self._train(progress)
+            except OSError as exc:
+                reason = exc.strerror or exc.__class__.__name__
+                raise TrainingError(f"The training could not write its files: {reason}.") from exc
         except BaseException as exc:
             if run_id is not None:
-                message = exc.user_message if isinstance(exc, BotError) else "interrupted"
                 with contextlib.suppress(Exception):
-                    await self.storage.runs.finish(run_id, RunStatus.FAILED, message=message)
+                    await self.storage.runs.finish(
+                        run_id, RunStatus.FAILED, message=failure_message(exc)
+                    )
             raise
         finally:
             with contextlib.suppress(Exception):
@@ -205,6 +240,7 @@ class TrainingManager:
     async def _train(self, progress: Progress) -> TrainingOutcome:
         examples = await self.dataset()
         self.models.bundles.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_candidates()
         with tempfile.TemporaryDirectory(prefix="animebot-train-") as tmp:
             root = Path(tmp)
             summary, validation = write_split(examples, root)
@@ -219,11 +255,14 @@ class TrainingManager:
                 f"{len(summary.training)} characters "
                 f"({len(validation)} held out for validation)…"
             )
-            staging = self.models.bundles / f".candidate-{os.getpid()}-{time.time_ns()}"
+            staging = self.models.bundles / f"{STAGING_PREFIX}{os.getpid()}-{time.time_ns()}"
             try:
                 await self._run_trainer(root / "train", staging, progress)
-                info = json.loads((staging / INFO_FILE).read_text("utf-8"))
-                version = str(info["version"])
+                try:
+                    info = json.loads((staging / INFO_FILE).read_text("utf-8"))
+                    version = str(info["version"])
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    raise TrainingError("The trainer ended without a readable model.") from exc
                 final = self.models.bundle_path(version)
                 if final.exists():
                     shutil.rmtree(final)
@@ -233,16 +272,41 @@ class TrainingManager:
             await progress("Checking the new model against the current one…")
             return await self._gate(version, info, validation, sum(summary.training.values()))
 
+    def _remove_stale_candidates(self) -> None:
+        """Delete what a training killed with its process left (we hold the training lock)."""
+        for prefix in (STAGING_PREFIX, f".{STAGING_PREFIX}"):
+            for stale in self.models.bundles.glob(f"{prefix}*"):
+                log.info("removing %s, left by an interrupted training", stale.name)
+                shutil.rmtree(stale, ignore_errors=True)
+
+    async def _check_candidate(self, version: str, validation: list[Example]) -> float | None:
+        """The candidate's validation accuracy (None without validation pictures).
+
+        A candidate that cannot serve is deleted, and TrainingError says why.
+        """
+        path = self.models.bundle_path(version)
+        try:
+            if validation:
+                return await asyncio.to_thread(
+                    evaluate, path, validation, self.settings.cascade_path
+                )
+            await asyncio.to_thread(lambda: check_runnable(load_bundle(path)))
+            return None
+        except BundleError as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            raise TrainingError(
+                "The new model is broken, so the current one keeps serving: "
+                f"{bundle_problem(exc, path, version)}"
+            ) from exc
+
     async def _gate(
         self, version: str, info: dict[str, Any], validation: list[Example], size: int
     ) -> TrainingOutcome:
         current = self.models.current_version()
         cascade = self.settings.cascade_path
-        candidate_acc = current_acc = None
+        current_acc = None
+        candidate_acc = await self._check_candidate(version, validation)
         if validation:
-            candidate_acc = await asyncio.to_thread(
-                evaluate, self.models.bundle_path(version), validation, cascade
-            )
             if current is not None:
                 try:
                     current_acc = await asyncio.to_thread(
@@ -316,9 +380,9 @@ class TrainingManager:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-        if process.returncode != 0:
-            detail = last_line.removeprefix("error: ")[:300] or f"exit code {process.returncode}"
-            raise TrainingError(f"The training failed: {detail}")
+        if process.returncode:  # never None after wait()
+            detail = trainer_failure(process.returncode, last_line)
+            raise TrainingError(f"The training failed: {detail}.")
 
     async def rollback(self) -> str:
         """Serve the previously promoted model again; returns its version."""
@@ -330,7 +394,15 @@ class TrainingManager:
             version = older[-1] if older else None
         if version is None:
             raise TrainingError("There is no earlier model to go back to.")
-        await asyncio.to_thread(self.models.promote, version)
+        try:
+            await asyncio.to_thread(self.models.promote, version)
+        except BundleError as exc:
+            problem = bundle_problem(exc, self.models.bundle_path(version), version)
+            serving = self.models.current_version() or "none"
+            raise TrainingError(
+                f"Model {version} is damaged, so I did not go back to it; "
+                f"model {serving} keeps serving. ({problem})"
+            ) from exc
         if await self.storage.models.get(version) is not None:
             await self.storage.models.activate(version)
         return version

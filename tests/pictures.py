@@ -178,7 +178,7 @@ def tiny_training_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
         cache_dir=root / "cache",
         cascade_path=None,
         folds=2,
-        repeats=1,
+        repeats=3,
         progress=False,
     )
     with pytest.MonkeyPatch.context() as patch:

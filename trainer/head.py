@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold
 
 from bot.vision.bundle import UnsureRule
 
@@ -62,8 +62,15 @@ def fit_head(features: np.ndarray, labels: np.ndarray, *, c: float = 100.0, seed
     label_count = int(labels.max()) + 1
     weights = np.zeros((dim, label_count), np.float32)
     bias = np.full(label_count, -1e4, np.float32)  # a label with no faces is never predicted
-    weights[:, model.classes_] = (model.coef_ @ basis).T
-    bias[model.classes_] = model.intercept_
+    coef = model.coef_ @ basis
+    intercept = model.intercept_
+    if len(model.classes_) == 2:
+        # scikit-learn fits two labels as one logistic unit (the second label's log-odds);
+        # split it into two softmax logits that give the same probabilities.
+        coef = np.concatenate([-coef, coef]) / 2
+        intercept = np.concatenate([-intercept, intercept]) / 2
+    weights[:, model.classes_] = coef.T
+    bias[model.classes_] = intercept
     rng = np.random.default_rng(seed)
     keep = []
     for label in classes:
@@ -157,19 +164,26 @@ def cross_validate(
     features: np.ndarray,
     labels: np.ndarray,
     *,
-    folds: int = 5,
+    folds: int = 10,
     repeats: int = 3,
     c: float = 100.0,
     prob_weight: float = 0.5,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> Validation:
-    """Repeated stratified k-fold over pictures; folds shrink to the smallest label's size."""
+    """Repeated stratified k-fold over pictures; folds shrink to the smallest label's size.
+
+    Pictures with the same ``groups`` value (the same file under two names) always fall in
+    the same fold, so a copy in the training part cannot answer for the one being tested.
+    """
     smallest = int(np.bincount(labels)[np.unique(labels)].min())
     folds = max(2, min(folds, smallest))
+    if groups is None:
+        groups = np.arange(len(labels))
     truth, predicted, confidence = [], [], []
     for repeat in range(repeats):
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed + repeat)
-        for train, test in splitter.split(features[:, 0], labels):
+        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed + repeat)
+        for train, test in splitter.split(features[:, 0], labels, groups):
             head = fit_head(features[train], labels[train], c=c)
             probs, familiarity = score(head, features[test])
             best, conf = combined_confidence(probs, familiarity, prob_weight)

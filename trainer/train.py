@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from bot.errors import ImageError, TrainingError
@@ -66,15 +67,24 @@ def build_backbone(name: str, size: int) -> Any:
     return build_keras_application_backbone(name, size)
 
 
+@dataclass(frozen=True)
+class Gathered:
+    """A usable training picture: the file, its content hash and its faces' features."""
+
+    picture: LabelledPicture
+    digest: str
+    faces: CachedFaces
+
+
 def _gather_faces(
     pictures: list[LabelledPicture],
     options: TrainOptions,
     embedder: Embedder,
     cache: EmbeddingCache,
-) -> tuple[list[tuple[LabelledPicture, CachedFaces]], list[str], dict[str, np.ndarray]]:
+) -> tuple[list[Gathered], list[str], dict[str, np.ndarray]]:
     """Faces and features of every picture: cached ones loaded, the rest detected and embedded."""
     finder = default_face_finder(options.cascade_path)
-    found: dict[int, CachedFaces] = {}
+    found: dict[int, Gathered] = {}
     pending: list[tuple[int, str, np.ndarray, tuple[str, ...]]] = []
     skipped: list[str] = []
     samples: dict[str, np.ndarray] = {}
@@ -87,7 +97,7 @@ def _gather_faces(
         digest = file_digest(data)
         hit = cache.get(digest)
         if hit is not None and len(hit.detectors):
-            found[index] = hit
+            found[index] = Gathered(picture, digest, hit)
             continue
         try:
             views, detectors = find_faces(data, finder, options.crop)
@@ -108,16 +118,31 @@ def _gather_faces(
             faces = CachedFaces(features[start : start + len(views)], detectors)
             start += len(views)
             cache.put(digest, faces)
-            found[index] = faces
-    ordered = [(pictures[i], found[i]) for i in sorted(found)]
-    return ordered, skipped, samples
+            found[index] = Gathered(pictures[index], digest, faces)
+    return [found[i] for i in sorted(found)], skipped, samples
+
+
+def _validate(
+    features: np.ndarray, labels: np.ndarray, groups: np.ndarray, options: TrainOptions
+) -> heads.Validation:
+    # The head's matrices are small: BLAS threads would only fight the export for the cores.
+    with threadpool_limits(limits=1):
+        return heads.cross_validate(
+            features,
+            labels,
+            folds=options.folds,
+            repeats=options.repeats,
+            c=options.regularisation,
+            prob_weight=options.prob_weight,
+            groups=groups,
+        )
 
 
 def _export(
     backbone: Any,
     head: heads.Head,
     options: TrainOptions,
-    gathered: list[tuple[LabelledPicture, CachedFaces]],
+    gathered: list[Gathered],
     samples: dict[str, np.ndarray],
 ) -> tuple[bytes, float]:
     """Convert backbone + head to TFLite and check it against TensorFlow on a few faces."""
@@ -127,9 +152,9 @@ def _export(
     model = convert(module, float16=options.float16)
     if not samples:  # everything came from the cache: re-crop a few pictures for the check
         finder = default_face_finder(options.cascade_path)
-        for picture, _ in gathered[:3]:
-            views, _ = find_faces(picture.path.read_bytes(), finder, options.crop)
-            samples[picture.path.name] = views[0]
+        for item in gathered[:3]:
+            views, _ = find_faces(item.picture.path.read_bytes(), finder, options.crop)
+            samples[item.digest] = views[0]
     return model, check_agreement(model, module, np.stack(list(samples.values())))
 
 
@@ -159,31 +184,24 @@ def train(options: TrainOptions) -> TrainResult:
 
     gathered, skipped, samples = _gather_faces(pictures, options, embedder, cache)
     lap("faces_and_embeddings")
-    label_names = sorted({picture.label for picture, _ in gathered})
-    per_label = Counter(picture.label for picture, _ in gathered)
+    label_names = sorted({item.picture.label for item in gathered})
+    per_label = Counter(item.picture.label for item in gathered)
     too_few = [label for label in label_names if per_label[label] < 2]
     if too_few or len(label_names) < 2:
         raise TrainingError(
             "every character needs at least two usable pictures; too few for: "
             + ", ".join(too_few or label_names)
         )
-    labels = np.array([label_names.index(picture.label) for picture, _ in gathered])
-    chosen = heads.choose_faces([faces.features for _, faces in gathered], labels)
-    features = np.stack([faces.features[i] for (_, faces), i in zip(gathered, chosen, strict=True)])
-    detectors = Counter(faces.detectors[i] for (_, faces), i in zip(gathered, chosen, strict=True))
+    labels = np.array([label_names.index(item.picture.label) for item in gathered])
+    chosen = heads.choose_faces([item.faces.features for item in gathered], labels)
+    features = np.stack([g.faces.features[i] for g, i in zip(gathered, chosen, strict=True)])
+    detectors = Counter(g.faces.detectors[i] for g, i in zip(gathered, chosen, strict=True))
 
     # Cross-validation only sets the unsure threshold (model.json), so it runs in a
     # thread while the final model is exported: the two steps use both cores.
+    _, groups = np.unique([item.digest for item in gathered], return_inverse=True)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending_validation = pool.submit(
-            heads.cross_validate,
-            features,
-            labels,
-            folds=options.folds,
-            repeats=options.repeats,
-            c=options.regularisation,
-            prob_weight=options.prob_weight,
-        )
+        pending_validation = pool.submit(_validate, features, labels, groups, options)
         head = heads.fit_head(features, labels, c=options.regularisation)
         model, agreement = _export(backbone, head, options, gathered, samples)
         validation = pending_validation.result()
@@ -215,7 +233,7 @@ def train(options: TrainOptions) -> TrainResult:
             "faces": len(features),
             "per_label": {name: per_label[name] for name in label_names},
             "face_detectors": dict(detectors),
-            "group_pictures": int(sum(len(f.detectors) > 1 for _, f in gathered)),
+            "group_pictures": sum(len(item.faces.detectors) > 1 for item in gathered),
         },
         "metrics": {
             "top1": validation.accuracy,

@@ -1,7 +1,12 @@
 """Correction controls under each answer: "who is it?" menus, "✓ right" buttons, a name modal.
 
 The controls are ``DynamicItem``s whose custom ids carry the face id, so clicks on old
-answers keep working after a restart. Every reply here is ephemeral.
+answers keep working after a restart. Every reply here is ephemeral, and a vote's
+"thanks" is sent only after its transaction committed.
+
+While the database is unavailable, votes are refused ("corrections can't be saved right
+now, try again later"), not queued: a queue in memory dies with the process, and the
+rate limit and the checks against the face need the database anyway.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
+from sqlalchemy import exc as sa_exc
 
 from bot.errors import BotError
 from bot.storage.models import normalise_name
@@ -33,6 +39,9 @@ NEW_ACCOUNT_AGE = timedelta(days=7)
 NAME_MAX = 64
 NAME_PUNCTUATION = frozenset(" '-.")
 GENERIC_FAILURE = "Something went wrong on my side; it has been logged."
+NOT_SAVED = "Corrections can't be saved right now, try again later."
+# OperationalError and ConnectionError are among these.
+DATABASE_DOWN = (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError)
 
 
 class InvalidNameError(BotError):
@@ -86,15 +95,24 @@ def _corrections(interaction: discord.Interaction) -> Corrections:
     return cog
 
 
+def database_down(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database failing (directly, or as the ``StorageError`` it caused)."""
+    return isinstance(exc, DATABASE_DOWN) or isinstance(exc.__cause__, DATABASE_DOWN)
+
+
 async def _guarded(interaction: discord.Interaction, coro: Any) -> None:
-    """Await ``coro``; a BotError becomes its message, anything else a logged generic one."""
+    """Await ``coro``; a database failure, a BotError or anything else becomes a short reply."""
     try:
         await coro
-    except BotError as exc:
-        await reply(interaction, exc.user_message)
-    except Exception:
-        log.exception("correction failed")
-        await reply(interaction, GENERIC_FAILURE)
+    except Exception as exc:
+        if database_down(exc):
+            log.warning("correction refused: the database is unavailable (%s)", exc)
+            await reply(interaction, NOT_SAVED)
+        elif isinstance(exc, BotError):
+            await reply(interaction, exc.user_message)
+        else:
+            log.exception("correction failed")
+            await reply(interaction, GENERIC_FAILURE)
 
 
 class NameModal(discord.ui.Modal, title="Who is it?"):

@@ -1,4 +1,8 @@
-"""Answers picture posts in watched channels, and ``/identify`` on demand."""
+"""Answers picture posts in watched channels, and ``/identify`` on demand.
+
+The database is not needed to answer: while it is unavailable, servers' settings are the
+last ones read (or the defaults), and answers go out unrecorded, without correction controls.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,14 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import discord
 from discord import app_commands
 from discord.ext import commands
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.errors import BotError, FetchError
+from bot.errors import BotError, FetchError, StorageError
 from bot.presenters import answer_embed, error_embed
 from bot.service import Answer
-from bot.storage.images import FaceRecord, LabelScore
+from bot.storage.guilds import GuildConfig
+from bot.storage.images import FaceRecord, LabelScore, RecordedImage
+from bot.storage.models import DEFAULT_LABELS_SHOWN
 from bot.vision.recognizer import Recognition
 
 if TYPE_CHECKING:
@@ -28,6 +35,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 MESSAGE_LINK = re.compile(
     r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)"
 )
+# The repositories turn driver failures into StorageError; the rest is belt and braces.
+STORAGE_FAILURES = (StorageError, SQLAlchemyError, OSError)
+NOT_RECORDED = "I can't record corrections right now, so this answer has no correction menu."
+CORRECTION_HINT = " · wrong? use the menu below"
 
 
 def picture_urls(message: discord.Message) -> list[str]:
@@ -61,6 +72,23 @@ class Recognize(commands.Cog):
 
     def __init__(self, bot: AnimeBot) -> None:
         self.bot = bot
+        self._last_settings: dict[int, GuildConfig] = {}
+
+    async def guild_config(self, guild_id: int) -> GuildConfig:
+        """The server's settings; while the database is down, the last read or the defaults."""
+        try:
+            config = await self.bot.storage.guilds.get(guild_id)
+        except STORAGE_FAILURES as exc:
+            known = self._last_settings.get(guild_id)
+            log.warning(
+                "settings of server %s unavailable (%s): using %s",
+                guild_id,
+                exc,
+                "the last ones read" if known else "the defaults",
+            )
+            return known or GuildConfig(guild_id=guild_id)
+        self._last_settings[guild_id] = config
+        return config
 
     async def answer(self, url: str) -> Answer:
         """Download and recognise one picture (errors are BotErrors with a user message)."""
@@ -79,13 +107,53 @@ class Recognize(commands.Cog):
         message_id: int,
         author_id: int,
     ) -> dict:
-        """Store the answer and build the reply's embed, picture and correction controls."""
+        """Store the answer and build the reply's embed, picture and correction controls.
+
+        If the answer cannot be stored, the reply goes out without correction controls.
+        """
         recognition = answer.recognition
         if not recognition.faces:
             return {"embed": error_embed("I found no face in that picture.")}
-        labels_shown = 3
+        labels_shown = DEFAULT_LABELS_SHOWN
         if guild_id is not None:
-            labels_shown = (await self.bot.storage.guilds.get(guild_id)).labels_shown
+            labels_shown = (await self.guild_config(guild_id)).labels_shown
+        recorded = await self._record(
+            answer,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            message_id=message_id,
+            author_id=author_id,
+        )
+        embed = answer_embed(
+            recognition, labels_shown=labels_shown, annotated=answer.annotated_png is not None
+        )
+        payload: dict = {"embed": embed}
+        if answer.annotated_png is not None:
+            payload["file"] = discord.File(io.BytesIO(answer.annotated_png), "faces.png")
+            embed.set_image(url="attachment://faces.png")
+        if recorded is None:
+            embed.description = NOT_RECORDED
+            embed.set_footer(text=(embed.footer.text or "").replace(CORRECTION_HINT, ""))
+            return payload
+        corrections = self.bot.get_cog("Corrections")
+        # discord.py loads extensions as fresh module objects, so match by shape, not class.
+        if isinstance(corrections, CorrectionControls):
+            bundle = self.bot.recognition.bundle
+            labels = list(bundle.labels) if bundle else []
+            payload["view"] = corrections.view_for(list(recorded.face_ids), recognition, labels)
+        return payload
+
+    async def _record(
+        self,
+        answer: Answer,
+        *,
+        guild_id: int | None,
+        channel_id: int,
+        message_id: int,
+        author_id: int,
+    ) -> RecordedImage | None:
+        """Store the picture, its faces and the model's answer; None if the database failed."""
+        recognition = answer.recognition
         faces = [
             FaceRecord(
                 box=tuple(face.box.as_list()),  # type: ignore[arg-type]
@@ -96,37 +164,31 @@ class Recognize(commands.Cog):
             )
             for face, context in zip(recognition.faces, answer.context_pngs, strict=True)
         ]
-        recorded = await self.bot.storage.images.record(
-            sha256=answer.sha256,
-            width=recognition.width,
-            height=recognition.height,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            message_id=message_id,
-            author_id=author_id,
-            model_version=recognition.model_version,
-            faces=faces,
-        )
-        embed = answer_embed(
-            recognition, labels_shown=labels_shown, annotated=answer.annotated_png is not None
-        )
-        payload: dict = {"embed": embed}
-        if answer.annotated_png is not None:
-            payload["file"] = discord.File(io.BytesIO(answer.annotated_png), "faces.png")
-            embed.set_image(url="attachment://faces.png")
-        corrections = self.bot.get_cog("Corrections")
-        # discord.py loads extensions as fresh module objects, so match by shape, not class.
-        if isinstance(corrections, CorrectionControls):
-            bundle = self.bot.recognition.bundle
-            labels = list(bundle.labels) if bundle else []
-            payload["view"] = corrections.view_for(list(recorded.face_ids), recognition, labels)
-        return payload
+        try:
+            return await self.bot.storage.images.record(
+                sha256=answer.sha256,
+                width=recognition.width,
+                height=recognition.height,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                message_id=message_id,
+                author_id=author_id,
+                model_version=recognition.model_version,
+                faces=faces,
+            )
+        except STORAGE_FAILURES as exc:
+            log.warning(
+                "answer to message %s not recorded (%s): it goes out without corrections",
+                message_id,
+                exc,
+            )
+            return None
 
     async def watches(self, message: discord.Message) -> bool:
         """Whether the server's settings have the bot answer pictures in this channel."""
         if message.guild is None:
             return True
-        config = await self.bot.storage.guilds.get(message.guild.id)
+        config = await self.guild_config(message.guild.id)
         if not config.auto_reply:
             return False
         return not config.watched_channels or message.channel.id in config.watched_channels

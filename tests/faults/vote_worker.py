@@ -1,0 +1,77 @@
+"""A voter process for the SIGKILL test: casts votes through ``Corrections.vote`` (what the
+correction controls call) on the real storage, and prints ``ack <face> <user>`` when a
+vote is acknowledged, that is when the cog sends the voter's ephemeral "thanks", which
+it does only after the vote's transaction committed.
+
+    python -m tests.faults.vote_worker DATABASE_URL PLAN_JSON START
+
+``PLAN_JSON`` is a list of ``[face_id, user_id, label]``; votes ``START`` onwards are cast
+in order. ``ready`` is printed once the database is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import discord
+
+from bot.cogs.corrections import Corrections
+from bot.health import Metrics
+from bot.storage.db import Storage
+
+GUILD = 1000
+OLD_ACCOUNT = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+class AcknowledgingResponse:
+    """The interaction's response: sending the voter's reply prints the acknowledgement."""
+
+    def __init__(self, face_id: int, user_id: int) -> None:
+        self.face_id = face_id
+        self.user_id = user_id
+
+    def is_done(self) -> bool:
+        """Nothing was answered yet."""
+        return False
+
+    async def send_message(self, message: str, *, ephemeral: bool = False) -> None:
+        """What the voter would see; refusals are not acknowledgements."""
+        if not message.startswith("Thanks"):
+            raise RuntimeError(f"vote refused: {message}")
+        print(f"ack {self.face_id} {self.user_id}", flush=True)
+
+
+def interaction(face_id: int, user_id: int) -> Any:
+    """The parts of a ``discord.Interaction`` that ``Corrections.vote`` reads."""
+    return SimpleNamespace(
+        user=SimpleNamespace(id=user_id, created_at=OLD_ACCOUNT),
+        guild_id=GUILD,
+        permissions=discord.Permissions.none(),
+        response=AcknowledgingResponse(face_id, user_id),
+    )
+
+
+async def cast_votes(url: str, plan: list[list[Any]], start: int) -> None:
+    """Cast ``plan[start:]`` one vote after another, as clicks arrive."""
+    async with Storage.open(url, migrate=False) as storage:
+        cog = Corrections(SimpleNamespace(storage=storage, metrics=Metrics()))  # type: ignore[arg-type]
+        print("ready", flush=True)
+        for face_id, user_id, label in plan[start:]:
+            await cog.vote(interaction(face_id, user_id), face_id, label, False)
+
+
+def main(argv: list[str]) -> None:
+    """Entry point: ``DATABASE_URL PLAN_JSON START``."""
+    url, plan_path, start = argv
+    plan = json.loads(Path(plan_path).read_text("utf-8"))
+    asyncio.run(cast_votes(url, plan, int(start)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
