@@ -8,7 +8,9 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,17 @@ def annotate(pixels: np.ndarray, recognition: Recognition, scale: float) -> byte
             image, label, (box.x + 3, y - 4), cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), thickness
         )
     return encode_png(image)
+
+
+class Reservation:
+    """A place in the recognition queue, held while a picture is downloaded and recognised."""
+
+    def __init__(self, service: RecognitionService) -> None:
+        self._service = service
+
+    async def recognize(self, data: bytes) -> Answer:
+        """Recognise ``data`` in a worker, using this place."""
+        return await self._service._run(data)
 
 
 class RecognitionService:
@@ -184,20 +197,34 @@ class RecognitionService:
         )
         return Answer(recognition, hashlib.sha256(data).hexdigest(), annotated, contexts)
 
-    async def recognize(self, data: bytes) -> Answer:
-        """Recognise a picture in a worker; raises BusyError when the queue is full."""
+    @asynccontextmanager
+    async def reserve(self) -> AsyncIterator[Reservation]:
+        """Hold a place in the queue; raises BusyError at once when the queue is full.
+
+        Take it before downloading, so a burst of posts is turned away before its pictures
+        are fetched into memory.
+        """
         if self._pending >= self.workers + self.queue_size:
             self.rejected += 1
             raise BusyError("I'm busy with other pictures right now: try again in a moment.")
         self._pending += 1
+        try:
+            yield Reservation(self)
+        finally:
+            self._pending -= 1
+
+    async def recognize(self, data: bytes) -> Answer:
+        """Recognise a picture in a worker; raises BusyError when the queue is full."""
+        async with self.reserve() as place:
+            return await place.recognize(data)
+
+    async def _run(self, data: bytes) -> Answer:
         started = time.perf_counter()
         try:
             answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._work, data)
         except Exception:
             self.failed += 1
             raise
-        finally:
-            self._pending -= 1
         self.handled += 1
         self.seconds_total += time.perf_counter() - started
         return answer

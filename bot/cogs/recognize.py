@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PICTURES_PER_MESSAGE = 4
+UNEXPECTED = "Something went wrong on my side while looking at that picture; it has been logged."
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 MESSAGE_LINK = re.compile(
     r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)"
@@ -93,8 +94,9 @@ class Recognize(commands.Cog):
     async def answer(self, url: str) -> Answer:
         """Download and recognise one picture (errors are BotErrors with a user message)."""
         started = time.perf_counter()
-        download = await self.bot.fetcher.fetch(url)
-        answer = await self.bot.recognition.recognize(download.data)
+        async with self.bot.recognition.reserve() as place:
+            download = await self.bot.fetcher.fetch(url)
+            answer = await place.recognize(download.data)
         self.bot.metrics.observe(time.perf_counter() - started)
         return answer
 
@@ -215,7 +217,14 @@ class Recognize(commands.Cog):
                 except BotError as exc:
                     self._count_failure(exc)
                     payload = {"embed": error_embed(exc.user_message)}
-            await message.reply(mention_author=False, **payload)
+                except Exception:
+                    log.exception("answering a picture failed")
+                    self.bot.metrics.images_failed += 1
+                    payload = {"embed": error_embed(UNEXPECTED)}
+            try:
+                await message.reply(mention_author=False, **payload)
+            except discord.HTTPException as exc:
+                log.warning("could not reply in channel %s: %s", message.channel.id, exc)
 
     def _count_failure(self, exc: BotError) -> None:
         from bot.errors import BusyError
