@@ -103,7 +103,7 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> DecodedI
     if declared is not None:
         _check_size(declared, limits)
     if image_format == "PNG":
-        _check_png_chunks(data)
+        data = _checked_png(data)
     try:
         return _decode(data, image_format, limits)
     except ImageError:
@@ -409,14 +409,20 @@ _HEADER_READERS: dict[str, Callable[[bytes], tuple[int, int] | None]] = {
 }
 
 
-def _check_png_chunks(data: bytes) -> None:
-    """Verify the checksums of critical PNG chunks: Pillow does not for the image data.
+_PNG_METADATA_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"iCCP"})
+"""Text and colour-profile chunks: never used here, and Pillow refuses large ones outright."""
+
+
+def _checked_png(data: bytes) -> bytes:
+    """Verify the checksums of critical PNG chunks (Pillow does not for the image data) and
+    drop the text and colour-profile chunks, so a picture carrying a huge one still decodes.
 
     As in libpng, damaged ancillary chunks are not fatal, and a file that stops
     at a chunk boundary is left to Pillow to judge.
     """
     view = memoryview(data)
     pos = 8
+    dropped: list[tuple[int, int]] = []
     while pos + 12 <= len(data):
         length, chunk_type = struct.unpack_from(">I4s", data, pos)
         end = pos + 12 + length
@@ -427,9 +433,19 @@ def _check_png_chunks(data: bytes) -> None:
             view[end - 4 : end], "big"
         ):
             raise CorruptImageError("the PNG picture is damaged (a checksum does not match)")
+        if chunk_type in _PNG_METADATA_CHUNKS:
+            dropped.append((pos, end))
         if chunk_type == b"IEND":
-            return
+            break
         pos = end
+    if not dropped:
+        return data
+    kept, start = [], 0
+    for begin, end in dropped:
+        kept.append(view[start:begin])
+        start = end
+    kept.append(view[start:])
+    return b"".join(kept)
 
 
 # -- saying what unsupported bytes are -------------------------------------------------
