@@ -37,11 +37,11 @@ def _parser() -> argparse.ArgumentParser:
         help="mobilenet_v2 (offline, default) or a keras.applications name (downloads weights)",
     )
     train.add_argument("--repeats", type=int, default=3, help="cross-validation repeats")
-    train.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    train.add_argument("--folds", type=int, default=10, help="cross-validation folds")
     train.add_argument(
         "--unsure-rate",
         type=float,
-        default=0.15,
+        default=0.16,
         help="share of right validation answers the unsure threshold may flag",
     )
     train.add_argument("--float32", action="store_true", help="keep float32 weights")

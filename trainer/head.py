@@ -200,7 +200,7 @@ def cross_validate(
 
 
 def choose_unsure_rule(
-    validation: Validation, *, false_flag_rate: float = 0.15, prob_weight: float = 0.5
+    validation: Validation, *, false_flag_rate: float = 0.16, prob_weight: float = 0.5
 ) -> UnsureRule:
     """The threshold under which ``false_flag_rate`` of right out-of-fold answers would fall."""
     right = validation.confidence[validation.labels == validation.predicted]

@@ -40,10 +40,10 @@ class TrainOptions:
     cascade_path: Path | None = None
     backbone: str = "mobilenet_v2"
     crop: CropSettings = field(default_factory=CropSettings)
-    folds: int = 5
+    folds: int = 10
     repeats: int = 3
     regularisation: float = 100.0
-    false_flag_rate: float = 0.15
+    false_flag_rate: float = 0.16
     prob_weight: float = 0.5
     float16: bool = True
     progress: bool = True

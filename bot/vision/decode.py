@@ -43,7 +43,7 @@ class DecodeLimits:
     """Declared width × height, checked before decoding."""
     max_side: int = 20_000
     """Either declared dimension, checked before decoding."""
-    target_side: int | None = 1600
+    target_side: int | None = 1024
     """If set, the longer side of the result is at most this (aspect ratio kept)."""
 
     def __post_init__(self) -> None:

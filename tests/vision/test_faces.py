@@ -12,7 +12,7 @@ import PIL
 import pytest
 from PIL import Image
 
-from bot.vision.decode import decode_image
+from bot.vision.decode import DecodeLimits, decode_image
 from bot.vision.faces import (
     AnimeFaceDetector,
     CascadeDetector,
@@ -60,7 +60,8 @@ def blank(width: int = 400, height: int = 300) -> np.ndarray:
 
 
 def seed_pixels() -> np.ndarray:
-    return decode_image(KNOWN_PICTURE.read_bytes()).pixels
+    # At full size, so the known box is in the original picture's pixels.
+    return decode_image(KNOWN_PICTURE.read_bytes(), DecodeLimits(target_side=None)).pixels
 
 
 # ---------------------------------------------------------------------------------------------
