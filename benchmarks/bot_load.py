@@ -1219,6 +1219,10 @@ async def run_all(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # The bot runs in a temporary working directory: hand it absolute paths.
+    for name in ("model", "data", "cascade"):
+        if getattr(args, name, None) is not None:
+            setattr(args, name, getattr(args, name).resolve())
     if args.engine_worker is not None:
         return engine_worker(args.engine_worker)
     machine = machine_info()

@@ -21,6 +21,7 @@ from bot.health import Metrics, health_app, render_metrics
 from bot.models import ModelStore, check_runnable
 from bot.service import RecognitionService
 from bot.storage.db import Storage
+from bot.vision.faces import default_face_finder
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ async def start_health_endpoint(bot: AnimeBot, stack: AsyncExitStack) -> None:
 async def serve(settings: Settings, **bot_options: Any) -> None:
     """Open every resource, run the bot until it stops, then close them in reverse order."""
     point_at_api(settings)
+    # Refuse a wrong CASCADE_PATH now, not on the first picture.
+    default_face_finder(settings.cascade_path)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
         storage = await stack.enter_async_context(Storage.open(settings.database_url))

@@ -67,3 +67,13 @@ def test_bad_arguments_get_usage_not_a_traceback(tmp_path: Path, args: list[str]
     assert result.returncode == 2
     assert "usage:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_with_a_wrong_cascade_path_says_so_before_connecting(tmp_path: Path) -> None:
+    result = run_bot_cli(
+        "run", cwd=tmp_path, DISCORD_TOKEN="t", CASCADE_PATH=str(tmp_path / "missing.xml")
+    )
+
+    assert result.returncode == 1
+    assert "cascade file not found" in result.stderr
+    assert "Traceback" not in result.stderr
