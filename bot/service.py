@@ -21,7 +21,7 @@ from bot.errors import BotError, BusyError
 from bot.models import ModelStore, check_runnable
 from bot.vision.bundle import ModelBundle
 from bot.vision.crop import crop_face
-from bot.vision.decode import DecodeLimits, decode_image, encode_png
+from bot.vision.decode import DecodeLimits, decode_image, encode_jpeg, encode_png
 from bot.vision.faces import default_face_finder
 from bot.vision.recognizer import Recognition, Recognizer
 
@@ -47,7 +47,7 @@ class Answer:
 
     recognition: Recognition
     sha256: str
-    annotated_png: bytes | None
+    annotated_jpeg: bytes | None
     context_pngs: tuple[bytes, ...]
 
 
@@ -73,7 +73,7 @@ def annotate(pixels: np.ndarray, recognition: Recognition, scale: float) -> byte
         cv2.putText(
             image, label, (box.x + 3, y - 4), cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), thickness
         )
-    return encode_png(image)
+    return encode_jpeg(image)
 
 
 class Reservation:

@@ -127,12 +127,12 @@ class Recognize(commands.Cog):
             author_id=author_id,
         )
         embed = answer_embed(
-            recognition, labels_shown=labels_shown, annotated=answer.annotated_png is not None
+            recognition, labels_shown=labels_shown, annotated=answer.annotated_jpeg is not None
         )
         payload: dict = {"embed": embed}
-        if answer.annotated_png is not None:
-            payload["file"] = discord.File(io.BytesIO(answer.annotated_png), "faces.png")
-            embed.set_image(url="attachment://faces.png")
+        if answer.annotated_jpeg is not None:
+            payload["file"] = discord.File(io.BytesIO(answer.annotated_jpeg), "faces.jpg")
+            embed.set_image(url="attachment://faces.jpg")
         if recorded is None:
             embed.description = NOT_RECORDED
             embed.set_footer(text=(embed.footer.text or "").replace(CORRECTION_HINT, ""))

@@ -119,17 +119,35 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> DecodedI
         raise _corrupt(image_format, exc) from exc
 
 
-def encode_png(pixels: np.ndarray) -> bytes:
-    """Encode an H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) uint8 array as PNG bytes."""
+def encode_png(pixels: np.ndarray, *, compress_level: int = 1) -> bytes:
+    """Encode an H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) uint8 array as PNG bytes.
+
+    Level 1 is about five times faster than Pillow's default 6 for 30% more bytes: the bot
+    encodes a crop of every face it answers, on the recognition workers.
+    """
+    _check_pixels(pixels)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def encode_jpeg(pixels: np.ndarray, *, quality: int = 90) -> bytes:
+    """Encode an H×W or H×W×3 uint8 array as JPEG bytes (for pictures shown, not stored)."""
+    _check_pixels(pixels)
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        raise ValueError("JPEG has no transparency: expected H×W or H×W×3")
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _check_pixels(pixels: np.ndarray) -> None:
     shape_ok = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] in (3, 4))
     if pixels.dtype != np.uint8 or not shape_ok or pixels.size == 0:
         raise ValueError(
             "expected a non-empty H×W, H×W×3 or H×W×4 uint8 array, "
             f"not {pixels.dtype} {pixels.shape}"
         )
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 # -- decoding -------------------------------------------------------------------
