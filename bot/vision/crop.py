@@ -56,11 +56,15 @@ def crop_face(image: np.ndarray, box: Box, margin: float, lift: float, size: int
     """The ``size``×``size`` RGB crop around ``box``; parts outside the picture repeat its edge."""
     height, width = image.shape[:2]
     region = crop_region(box, margin, lift)
-    # Edge-clamped indexing: parts outside the picture repeat its nearest edge, and memory
-    # stays bounded by the region's size wherever it lies.
-    ys = np.clip(np.arange(region.y, region.y + region.h), 0, height - 1)
-    xs = np.clip(np.arange(region.x, region.x + region.w), 0, width - 1)
-    inside = image[ys[:, np.newaxis], xs]
+    x0, y0, x1, y1 = region.x, region.y, region.x + region.w, region.y + region.h
+    if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
+        inside = image[y0:y1, x0:x1]  # the usual case: a view, no copy
+    else:
+        # Edge-clamped indexing: parts outside the picture repeat its nearest edge, and
+        # memory stays bounded by the region's size wherever it lies.
+        ys = np.clip(np.arange(y0, y1), 0, height - 1)
+        xs = np.clip(np.arange(x0, x1), 0, width - 1)
+        inside = image.take(ys, axis=0).take(xs, axis=1)
     interpolation = cv2.INTER_AREA if inside.shape[0] > size else cv2.INTER_LINEAR
     crop = cv2.resize(inside, (size, size), interpolation=interpolation)
     return np.ascontiguousarray(crop, dtype=np.uint8)
