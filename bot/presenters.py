@@ -6,6 +6,7 @@ import discord
 
 from bot.vision.recognizer import Recognition
 
+NOT_RECORDED = "I can't record corrections right now, so this answer has no correction menu."
 SURE_COLOUR = discord.Colour.green()
 UNSURE_COLOUR = discord.Colour.orange()
 
@@ -15,8 +16,14 @@ def percent(score: float) -> str:
     return f"{score * 100:.1f}%"
 
 
-def answer_embed(recognition: Recognition, *, labels_shown: int, annotated: bool) -> discord.Embed:
-    """One field per face (the main face first), the top labels with their scores."""
+def answer_embed(
+    recognition: Recognition, *, labels_shown: int, annotated: bool, correctable: bool = True
+) -> discord.Embed:
+    """One field per face (the main face first), the top labels with their scores.
+
+    ``correctable`` is False when the answer could not be stored: the reply then has no
+    correction menu and says why.
+    """
     faces = recognition.faces
     any_sure = any(not face.prediction.unsure for face in faces)
     if len(faces) == 1:
@@ -40,10 +47,15 @@ def answer_embed(recognition: Recognition, *, labels_shown: int, annotated: bool
             name = f"{number}. {name}"
         embed.add_field(name=name, value="\n".join(lines), inline=len(faces) > 1)
     detectors = sorted({face.detector for face in faces})
-    embed.set_footer(
-        text=f"model {recognition.model_version} · {recognition.seconds * 1000:.0f} ms · "
-        f"found by {', '.join(detectors)} · wrong? use the menu below"
+    footer = (
+        f"model {recognition.model_version} · {recognition.seconds * 1000:.0f} ms · "
+        f"found by {', '.join(detectors)}"
     )
+    if correctable:
+        footer += " · wrong? use the menu below"
+    else:
+        embed.description = NOT_RECORDED
+    embed.set_footer(text=footer)
     return embed
 
 

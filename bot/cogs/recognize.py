@@ -38,8 +38,6 @@ MESSAGE_LINK = re.compile(
 )
 # The repositories turn driver failures into StorageError; the rest is belt and braces.
 STORAGE_FAILURES = (StorageError, SQLAlchemyError, OSError)
-NOT_RECORDED = "I can't record corrections right now, so this answer has no correction menu."
-CORRECTION_HINT = " · wrong? use the menu below"
 
 
 def picture_urls(message: discord.Message) -> list[str]:
@@ -127,15 +125,16 @@ class Recognize(commands.Cog):
             author_id=author_id,
         )
         embed = answer_embed(
-            recognition, labels_shown=labels_shown, annotated=answer.annotated_jpeg is not None
+            recognition,
+            labels_shown=labels_shown,
+            annotated=answer.annotated_jpeg is not None,
+            correctable=recorded is not None,
         )
         payload: dict = {"embed": embed}
         if answer.annotated_jpeg is not None:
             payload["file"] = discord.File(io.BytesIO(answer.annotated_jpeg), "faces.jpg")
             embed.set_image(url="attachment://faces.jpg")
         if recorded is None:
-            embed.description = NOT_RECORDED
-            embed.set_footer(text=(embed.footer.text or "").replace(CORRECTION_HINT, ""))
             return payload
         corrections = self.bot.get_cog("Corrections")
         # discord.py loads extensions as fresh module objects, so match by shape, not class.

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cogs.corrections import NOT_SAVED
-from bot.cogs.recognize import NOT_RECORDED
+from bot.presenters import NOT_RECORDED
 from bot.storage.models import Image, Vote
 from tests.e2e.bundle import face_png
 from tests.e2e.conftest import Launch
