@@ -237,6 +237,7 @@ class Admin(commands.Cog):
         """Add a watched channel."""
         assert interaction.guild_id is not None
         await self.bot.storage.guilds.watch(interaction.guild_id, channel.id)
+        self.bot.dispatch("guild_settings_changed", interaction.guild_id)
         await self._show_settings(interaction, f"Watching {channel.mention}")
 
     @settings_group.command(name="unwatch", description="Stop answering pictures in a channel")
@@ -248,6 +249,7 @@ class Admin(commands.Cog):
         """Remove a watched channel."""
         assert interaction.guild_id is not None
         removed = await self.bot.storage.guilds.unwatch(interaction.guild_id, channel.id)
+        self.bot.dispatch("guild_settings_changed", interaction.guild_id)
         title = f"Stopped watching {channel.mention}" if removed else "That channel was not watched"
         await self._show_settings(interaction, title)
 
@@ -262,6 +264,7 @@ class Admin(commands.Cog):
         """Set the number of labels shown per face."""
         assert interaction.guild_id is not None
         await self.bot.storage.guilds.update(interaction.guild_id, labels_shown=count)
+        self.bot.dispatch("guild_settings_changed", interaction.guild_id)
         await self._show_settings(interaction, "Settings changed")
 
     @settings_group.command(name="auto_reply", description="Answer pictures without being asked")
@@ -271,6 +274,7 @@ class Admin(commands.Cog):
         """Switch automatic answers on or off."""
         assert interaction.guild_id is not None
         await self.bot.storage.guilds.update(interaction.guild_id, auto_reply=enabled)
+        self.bot.dispatch("guild_settings_changed", interaction.guild_id)
         await self._show_settings(interaction, "Settings changed")
 
     @settings_group.command(
@@ -286,6 +290,7 @@ class Admin(commands.Cog):
         """Set the number of agreeing votes that makes training data."""
         assert interaction.guild_id is not None
         await self.bot.storage.guilds.update(interaction.guild_id, votes_needed=count)
+        self.bot.dispatch("guild_settings_changed", interaction.guild_id)
         await self._show_settings(interaction, "Settings changed")
 
     async def _show_settings(self, interaction: discord.Interaction, title: str) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PICTURES_PER_MESSAGE = 4
+SETTINGS_TTL = 10.0
 UNEXPECTED = "Something went wrong on my side while looking at that picture; it has been logged."
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 MESSAGE_LINK = re.compile(
@@ -71,23 +72,36 @@ class Recognize(commands.Cog):
 
     def __init__(self, bot: AnimeBot) -> None:
         self.bot = bot
-        self._last_settings: dict[int, GuildConfig] = {}
+        self._settings: dict[int, tuple[float, GuildConfig]] = {}
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
-        """The server's settings; while the database is down, the last read or the defaults."""
+        """The server's settings, read at most every ``SETTINGS_TTL`` seconds.
+
+        This process forgets them at once when its own commands change them; other processes
+        sharing the database follow within the TTL. While the database is down, the last
+        settings read (or the defaults) are used.
+        """
+        now = time.monotonic()
+        cached = self._settings.get(guild_id)
+        if cached is not None and now - cached[0] < SETTINGS_TTL:
+            return cached[1]
         try:
             config = await self.bot.storage.guilds.get(guild_id)
         except STORAGE_FAILURES as exc:
-            known = self._last_settings.get(guild_id)
             log.warning(
                 "settings of server %s unavailable (%s): using %s",
                 guild_id,
                 exc,
-                "the last ones read" if known else "the defaults",
+                "the last ones read" if cached else "the defaults",
             )
-            return known or GuildConfig(guild_id=guild_id)
-        self._last_settings[guild_id] = config
+            return cached[1] if cached else GuildConfig(guild_id=guild_id)
+        self._settings[guild_id] = (now, config)
         return config
+
+    @commands.Cog.listener()
+    async def on_guild_settings_changed(self, guild_id: int) -> None:
+        """A settings command ran here: read the settings afresh next time."""
+        self._settings.pop(guild_id, None)
 
     async def answer(self, url: str) -> Answer:
         """Download and recognise one picture (errors are BotErrors with a user message)."""

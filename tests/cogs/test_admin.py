@@ -142,6 +142,7 @@ async def test_settings_change_votes_needed(cog: Admin, storage: Storage) -> Non
 
     assert (await storage.guilds.get(GUILD)).votes_needed == 3
     assert sent_text(interaction) == "Settings changed"
+    cog.bot.dispatch.assert_called_with("guild_settings_changed", GUILD)  # type: ignore[attr-defined]
 
 
 async def test_purge_removes_a_members_votes(cog: Admin, storage: Storage) -> None:
