@@ -21,8 +21,9 @@ from bot.errors import BotError, BusyError
 from bot.models import ModelStore, check_runnable
 from bot.vision.bundle import ModelBundle
 from bot.vision.crop import crop_face
-from bot.vision.decode import DecodeLimits, decode_image, encode_jpeg, encode_png
+from bot.vision.decode import DecodeLimits, decode_image, encode_jpeg
 from bot.vision.faces import default_face_finder
+from bot.vision.geometry import Box
 from bot.vision.recognizer import Recognition, Recognizer
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,15 @@ log = logging.getLogger(__name__)
 ANNOTATED_SIDE = 1024
 CONTEXT_MARGIN = 2.0
 CONTEXT_SIZE = 320
+CONTEXT_QUALITY = 95
+
+
+def context_crop(pixels: np.ndarray, box: Box, lift: float) -> bytes:
+    """The picture stored for a face so it can become training data: a wide crop (the trainer
+    finds the face in it again), as a quality-95 JPEG — about 1 ms to encode where PNG took
+    11 ms on the recognition workers, and a fifth of the bytes."""
+    crop = crop_face(pixels, box, CONTEXT_MARGIN, lift, CONTEXT_SIZE)
+    return encode_jpeg(crop, quality=CONTEXT_QUALITY)
 
 
 class NoModelError(BotError):
@@ -184,14 +194,8 @@ class RecognitionService:
         if len(recognition.faces) > 1:
             annotated = annotate(decoded.pixels, recognition, decoded.scale)
         contexts = tuple(
-            encode_png(
-                crop_face(
-                    decoded.pixels,
-                    face.box.scaled(decoded.scale),
-                    CONTEXT_MARGIN,
-                    recognizer.bundle.crop.lift,
-                    CONTEXT_SIZE,
-                )
+            context_crop(
+                decoded.pixels, face.box.scaled(decoded.scale), recognizer.bundle.crop.lift
             )
             for face in recognition.faces
         )

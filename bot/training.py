@@ -35,6 +35,7 @@ from bot.models import ModelStore, check_runnable
 from bot.storage.db import Storage
 from bot.storage.models import RunStatus
 from bot.vision.bundle import INFO_FILE, load_bundle
+from bot.vision.decode import sniff_format
 from bot.vision.faces import default_face_finder
 from bot.vision.recognizer import Recognizer
 
@@ -57,6 +58,13 @@ Example = tuple[str, bytes]
 
 class TrainingBusyError(TrainingError):
     """Another training holds the lock."""
+
+
+def picture_suffix(data: bytes) -> str:
+    """The file name ending for stored picture bytes (crops are JPEG; older ones PNG)."""
+    return {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}.get(
+        sniff_format(data) or "", ".bin"
+    )
 
 
 def is_validation(png: bytes) -> bool:
@@ -96,7 +104,7 @@ def write_split(examples: list[Example], root: Path) -> tuple[SplitSummary, list
             held_out.append((label, png))
         folder = root / side / folder_name(label)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{counter[label]}.png").write_bytes(png)
+        (folder / f"{counter[label]}{picture_suffix(png)}").write_bytes(png)
         counter[label] += 1
     (root / "train").mkdir(parents=True, exist_ok=True)
     return SplitSummary(dict(training), dict(validation)), held_out
@@ -413,6 +421,6 @@ class TrainingManager:
         counts: Counter[str] = Counter()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
             async for label, png in self.storage.examples.iter_dataset():
-                archive.writestr(f"{folder_name(label)}/{counts[label]}.png", png)
+                archive.writestr(f"{folder_name(label)}/{counts[label]}{picture_suffix(png)}", png)
                 counts[label] += 1
         return buffer.getvalue()

@@ -57,10 +57,15 @@ def fake_bundle(store: ModelStore, version: str) -> None:
     write_bundle(store.bundle_path(version), b"tflite", LABELS, info)
 
 
+def fake_jpeg(tag: str) -> bytes:
+    """Bytes that start like a JPEG (stored crops are JPEG), distinct per ``tag``."""
+    return b"\xff\xd8\xff\xe0" + tag.encode()
+
+
 async def add_examples(storage: Storage, per_label: int = 6) -> None:
     for label in LABELS:
         for n in range(per_label):
-            await storage.examples.add_taught(label, f"{label}-{n}".encode(), 1, 5)
+            await storage.examples.add_taught(label, fake_jpeg(f"{label}-{n}"), 1, 5)
 
 
 def fake_trainer(tmp_path: Path, body: str) -> str:
@@ -109,11 +114,11 @@ def test_validation_split_is_stable_and_about_a_fifth() -> None:
 
 
 def layout(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.jpg"))
 
 
 def test_split_writes_the_trainers_folder_layout(tmp_path: Path) -> None:
-    examples = [(label, f"{label}-{n}".encode()) for label in LABELS for n in range(10)]
+    examples = [(label, fake_jpeg(f"{label}-{n}")) for label in LABELS for n in range(10)]
 
     summary, held_out = write_split(examples, tmp_path / "a")
     again, held_again = write_split(examples, tmp_path / "b")
@@ -121,7 +126,7 @@ def test_split_writes_the_trainers_folder_layout(tmp_path: Path) -> None:
     assert held_out == held_again and summary == again
     assert held_out == [e for e in examples if is_validation(e[1])]
     assert sum(summary.training.values()) + len(held_out) == len(examples)
-    assert (tmp_path / "a/train/nishikino_maki/0.png").is_file()
+    assert (tmp_path / "a/train/nishikino_maki/0.jpg").is_file()
     assert layout(tmp_path / "a") == layout(tmp_path / "b")
 
 
@@ -233,9 +238,9 @@ async def test_export_zip_has_a_folder_per_character(storage: Storage, store: Mo
 
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert sorted(archive.namelist()) == [
-            "hoshizora_rin/0.png",
-            "hoshizora_rin/1.png",
-            "nishikino_maki/0.png",
-            "nishikino_maki/1.png",
+            "hoshizora_rin/0.jpg",
+            "hoshizora_rin/1.jpg",
+            "nishikino_maki/0.jpg",
+            "nishikino_maki/1.jpg",
         ]
-        assert archive.read("nishikino_maki/1.png") == b"nishikino maki-1"
+        assert archive.read("nishikino_maki/1.jpg") == fake_jpeg("nishikino maki-1")

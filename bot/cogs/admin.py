@@ -19,11 +19,11 @@ from discord.ext import commands
 
 from bot.errors import BotError
 from bot.presenters import percent
-from bot.service import CONTEXT_MARGIN, CONTEXT_SIZE, NoModelError
+from bot.service import NoModelError, context_crop
 from bot.storage.users import UserData
 from bot.training import TrainingManager
-from bot.vision.crop import CropSettings, crop_face
-from bot.vision.decode import decode_image, encode_png
+from bot.vision.crop import CropSettings
+from bot.vision.decode import decode_image
 from bot.vision.faces import default_face_finder
 
 if TYPE_CHECKING:
@@ -60,14 +60,12 @@ def describe_user_data(data: UserData) -> str:
 
 
 def crop_main_face(data: bytes, cascade_path: Path | None) -> bytes:
-    """The context crop of the most prominent face, found without any model (for /teach)."""
+    """The stored crop of the most prominent face, found without any model (for /teach)."""
     decoded = decode_image(data)
     faces = default_face_finder(cascade_path).find(decoded.pixels)
     if not faces:
         raise BotError("I found no face in that picture.")
-    return encode_png(
-        crop_face(decoded.pixels, faces[0].box, CONTEXT_MARGIN, CropSettings().lift, CONTEXT_SIZE)
-    )
+    return context_crop(decoded.pixels, faces[0].box, CropSettings().lift)
 
 
 class Admin(commands.Cog):

@@ -173,7 +173,7 @@ class Recognize(commands.Cog):
             FaceRecord(
                 box=tuple(face.box.as_list()),  # type: ignore[arg-type]
                 detector=face.detector,
-                crop_png=context,
+                crop_image=context,
                 scores=[LabelScore(s.label, s.score) for s in face.prediction.scores],
                 unsure=face.prediction.unsure,
             )

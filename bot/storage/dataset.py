@@ -35,9 +35,9 @@ async def accept_face(
         select(TrainingExample).where(TrainingExample.face_id == face_id)
     )
     if example is None:
-        crop_png, guild_id = (
+        crop_image, guild_id = (
             await session.execute(
-                select(Face.crop_png, Image.guild_id)
+                select(Face.crop_image, Image.guild_id)
                 .join(Image, Face.image_id == Image.id)
                 .where(Face.id == face_id)
             )
@@ -45,7 +45,7 @@ async def accept_face(
         session.add(
             TrainingExample(
                 character_id=char_id,
-                crop_png=crop_png,
+                crop_image=crop_image,
                 source=source,
                 face_id=face_id,
                 contributor_id=contributor_id,
@@ -66,13 +66,13 @@ class TrainingExampleRepo:
         self._sessions = sessions
 
     async def add_taught(
-        self, character: str, crop_png: bytes, contributor_id: int, guild_id: int | None
+        self, character: str, crop_image: bytes, contributor_id: int, guild_id: int | None
     ) -> int:
         """Store a face crop a moderator labelled directly (``/teach``); returns its id."""
         async with writing(self._sessions) as session:
             example = TrainingExample(
                 character_id=await character_id(session, character, created_by=contributor_id),
-                crop_png=crop_png,
+                crop_image=crop_image,
                 source=ExampleSource.TEACH,
                 contributor_id=contributor_id,
                 guild_id=guild_id,
@@ -92,7 +92,7 @@ class TrainingExampleRepo:
             async with reading(self._sessions) as session:
                 rows = (
                     await session.execute(
-                        select(TrainingExample.id, Character.name, TrainingExample.crop_png)
+                        select(TrainingExample.id, Character.name, TrainingExample.crop_image)
                         .join(Character, TrainingExample.character_id == Character.id)
                         .where(TrainingExample.id > last_id)
                         .order_by(TrainingExample.id)
@@ -102,7 +102,7 @@ class TrainingExampleRepo:
             if not rows:
                 return
             for row in rows:
-                yield row.name, row.crop_png
+                yield row.name, row.crop_image
             last_id = rows[-1].id
 
     async def counts(self) -> dict[str, int]:

@@ -27,7 +27,7 @@ class FaceRecord:
 
     box: tuple[int, int, int, int]
     detector: str
-    crop_png: bytes
+    crop_image: bytes
     scores: Sequence[LabelScore]
     unsure: bool
 
@@ -133,7 +133,7 @@ class ImageRepo:
                     w=face.box[2],
                     h=face.box[3],
                     detector=face.detector,
-                    crop_png=face.crop_png,
+                    crop_image=face.crop_image,
                 )
                 for position, face in enumerate(faces)
             ]
@@ -161,7 +161,7 @@ class ImageRepo:
                     select(Face, Image)
                     .join(Image, Face.image_id == Image.id)
                     .where(Face.id == face_id)
-                    .options(defer(Face.crop_png))
+                    .options(defer(Face.crop_image))
                 )
             ).one_or_none()
             if row is None:

@@ -197,7 +197,7 @@ class Face(Base):
     w: Mapped[int] = mapped_column(Integer)
     h: Mapped[int] = mapped_column(Integer)
     detector: Mapped[str] = mapped_column(String(32))
-    crop_png: Mapped[bytes] = mapped_column(LargeBinary)
+    crop_image: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -244,7 +244,7 @@ class TrainingExample(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     character_id: Mapped[int] = mapped_column(ForeignKey("characters.id"), index=True)
-    crop_png: Mapped[bytes] = mapped_column(LargeBinary)
+    crop_image: Mapped[bytes] = mapped_column(LargeBinary)
     source: Mapped[ExampleSource] = mapped_column(_str_enum(ExampleSource, "example_source"))
     # The crop is copied, so an example outlives its image unless someone asks to be forgotten.
     face_id: Mapped[int | None] = mapped_column(

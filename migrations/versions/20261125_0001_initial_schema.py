@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.Column("w", sa.Integer(), nullable=False),
         sa.Column("h", sa.Integer(), nullable=False),
         sa.Column("detector", sa.String(length=32), nullable=False),
-        sa.Column("crop_png", sa.LargeBinary(), nullable=False),
+        sa.Column("crop_image", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["image_id"], ["images.id"], name=op.f("fk_faces_image_id_images"), ondelete="CASCADE"
@@ -128,7 +128,7 @@ def upgrade() -> None:
         "training_examples",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("character_id", sa.Integer(), nullable=False),
-        sa.Column("crop_png", sa.LargeBinary(), nullable=False),
+        sa.Column("crop_image", sa.LargeBinary(), nullable=False),
         sa.Column(
             "source", _status("example_source", "vote", "teach", "moderator"), nullable=False
         ),

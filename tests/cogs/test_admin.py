@@ -159,14 +159,14 @@ async def test_purge_removes_a_members_votes(cog: Admin, storage: Storage) -> No
 
 
 async def test_export_attaches_the_dataset_zip(cog: Admin, storage: Storage) -> None:
-    await storage.examples.add_taught("nishikino maki", b"png-1", 1, GUILD)
+    await storage.examples.add_taught("nishikino maki", b"\xff\xd8\xff\xe0 crop", 1, GUILD)
     interaction = fake_interaction(permissions=discord.Permissions(manage_guild=True))
 
     await invoke(commands_of(cog)["export"], cog, interaction)
 
     file = interaction.followup.send.await_args.kwargs["file"]  # type: ignore[attr-defined]
     with zipfile.ZipFile(io.BytesIO(file.fp.read())) as archive:
-        assert archive.namelist() == ["nishikino_maki/0.png"]
+        assert archive.namelist() == ["nishikino_maki/0.jpg"]
 
 
 async def test_the_cogs_load_into_a_real_bot_and_their_commands_serialise(

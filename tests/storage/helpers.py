@@ -32,7 +32,7 @@ def face_record(
     return FaceRecord(
         box=(10, 20, 30, 40),
         detector="cascade",
-        crop_png=png(tag),
+        crop_image=png(tag),
         scores=(LabelScore(label, score), *(LabelScore(other, rest) for other in others)),
         unsure=unsure,
     )
