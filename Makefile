@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SEED ?= ../shared/datasets/seed/train
+CASCADE ?= ../shared/models/lbpcascade_animeface.xml
 DEMO_DIR ?= data/demo
+# The LBP cascade is optional (users download it); use it when it is there.
+CASCADE_ARG = $(if $(wildcard $(CASCADE)),--cascade $(CASCADE))
 
 .PHONY: setup lint typecheck test test-fast postgres fuzz demo bench clean
 
@@ -51,8 +54,8 @@ test-fast: $(STAMP)
 
 # The main job: train a model on the seed pictures and name the characters.
 demo: $(STAMP)
-	$(PY) -m trainer train --data $(SEED) --out $(DEMO_DIR)/bundle
-	$(PY) -m bot classify --model $(DEMO_DIR)/bundle $(SEED)/*/1.*
+	$(PY) -m trainer train --data $(SEED) --out $(DEMO_DIR)/bundle $(CASCADE_ARG)
+	$(PY) -m bot classify --model $(DEMO_DIR)/bundle $(CASCADE_ARG) $(SEED)/*/1.*
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py --data $(SEED)
