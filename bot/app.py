@@ -128,6 +128,55 @@ async def start_health_endpoint(bot: AnimeBot, stack: AsyncExitStack) -> None:
     log.info("health and metrics on http://%s:%d", bot.settings.http_host, bot.settings.http_port)
 
 
+def download_policy(settings: Settings) -> FetchPolicy:
+    """Where and how much the bot may download (Discord's CDN unless told otherwise)."""
+    allow_private = bool(os.environ.get("ANIMEBOT_ALLOW_PRIVATE_DOWNLOADS"))
+    return FetchPolicy(
+        max_bytes=settings.max_image_bytes,
+        total_timeout=settings.download_timeout,
+        allow_private_addresses=allow_private,
+        allowed_hosts=_allowed_hosts(allow_private),
+    )
+
+
+async def build_bot(
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    policy: FetchPolicy | None = None,
+    **bot_options: Any,
+) -> AnimeBot:
+    """Open the bot's resources on ``stack`` (closed in reverse order) and build the bot.
+
+    ``policy`` replaces the download policy from the settings (tests download from
+    127.0.0.1); ``bot_options`` go to discord.py.
+    """
+    policy = policy or download_policy(settings)
+    storage = await stack.enter_async_context(Storage.open(settings.database_url))
+    session = await stack.enter_async_context(
+        aiohttp.ClientSession(
+            connector=GuardedConnector(allow_private_addresses=policy.allow_private_addresses)
+        )
+    )
+    models = ModelStore(settings.model_dir, verify=check_runnable)
+    recognition = RecognitionService(
+        models,
+        cascade_path=settings.cascade_path,
+        workers=settings.workers,
+        queue_size=settings.queue_size,
+    )
+    stack.callback(recognition.close)
+    return AnimeBot(
+        settings=settings,
+        storage=storage,
+        fetcher=ImageFetcher(session, policy),
+        recognition=recognition,
+        models=models,
+        metrics=Metrics(),
+        **bot_options,
+    )
+
+
 async def serve(settings: Settings, **bot_options: Any) -> None:
     """Open every resource, run the bot until it stops, then close them in reverse order."""
     point_at_api(settings)
@@ -135,34 +184,7 @@ async def serve(settings: Settings, **bot_options: Any) -> None:
     default_face_finder(settings.cascade_path)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
-        storage = await stack.enter_async_context(Storage.open(settings.database_url))
-        allow_private = bool(os.environ.get("ANIMEBOT_ALLOW_PRIVATE_DOWNLOADS"))
-        session = await stack.enter_async_context(
-            aiohttp.ClientSession(connector=GuardedConnector(allow_private_addresses=allow_private))
-        )
-        policy = FetchPolicy(
-            max_bytes=settings.max_image_bytes,
-            total_timeout=settings.download_timeout,
-            allow_private_addresses=allow_private,
-            allowed_hosts=_allowed_hosts(allow_private),
-        )
-        models = ModelStore(settings.model_dir, verify=check_runnable)
-        recognition = RecognitionService(
-            models,
-            cascade_path=settings.cascade_path,
-            workers=settings.workers,
-            queue_size=settings.queue_size,
-        )
-        stack.callback(recognition.close)
-        bot = AnimeBot(
-            settings=settings,
-            storage=storage,
-            fetcher=ImageFetcher(session, policy),
-            recognition=recognition,
-            models=models,
-            metrics=Metrics(),
-            **bot_options,
-        )
+        bot = await build_bot(settings, stack, **bot_options)
         await stack.enter_async_context(bot)
         await start_health_endpoint(bot, stack)
         await bot.start(settings.discord_token or "")

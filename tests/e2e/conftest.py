@@ -9,16 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
 import bot.app
-from bot.app import AnimeBot
+from bot.app import AnimeBot, build_bot
 from bot.config import Settings
-from bot.fetch import FetchPolicy, GuardedConnector, ImageFetcher
-from bot.health import Metrics
+from bot.fetch import FetchPolicy
 from bot.models import ModelStore
 from bot.service import RecognitionService
 from bot.storage.db import Storage
@@ -98,28 +96,21 @@ async def launch(
                 http_port=0,
                 shard_count=shard[1] if shard else None,
                 shard_ids=(shard[0],) if shard else None,
+                workers=2,
+                queue_size=4,
             )
-            models = ModelStore(settings.model_dir)
             if bundle is not None:
                 install_bundle(bundle, settings.model_dir)
-            storage = await stack.enter_async_context(Storage.open(settings.database_url))
-            session = await stack.enter_async_context(
-                aiohttp.ClientSession(connector=GuardedConnector(allow_private_addresses=True))
-            )
-            policy = FetchPolicy(allow_private_addresses=True, allowed_hosts=LOCAL_HOSTS)
-            recognition = RecognitionService(models, workers=2, queue_size=4)
-            stack.callback(recognition.close)
-            anime_bot = AnimeBot(
-                settings=settings,
-                storage=storage,
-                fetcher=ImageFetcher(session, policy),
-                recognition=recognition,
-                models=models,
-                metrics=Metrics(),
+            anime_bot = await build_bot(
+                settings,
+                stack,
+                policy=FetchPolicy(allow_private_addresses=True, allowed_hosts=LOCAL_HOSTS),
                 guild_ready_timeout=FAST_GUILD_READY_TIMEOUT,
             )
             await stack.enter_async_context(running_bot(anime_bot, fake_discord))
-            return RunningAnimeBot(anime_bot, storage, models, recognition)
+            return RunningAnimeBot(
+                anime_bot, anime_bot.storage, anime_bot.models, anime_bot.recognition
+            )
 
         yield start
 
