@@ -111,11 +111,10 @@ class ModelVersionRepo:
     async def activate(self, version: str) -> ModelVersionInfo:
         """Make ``version`` the one that serves (and no other); StorageError if unknown."""
         async with writing(self._sessions) as session:
-            # Lock every version row so concurrent activations run one after the other.
-            rows = {
-                row.version: row
-                for row in await session.scalars(select(ModelVersion).with_for_update())
-            }
+            # Lock every version row so concurrent activations run one after the other; in id
+            # order, so two activations never hold locks the other one waits for (deadlock).
+            locked = select(ModelVersion).order_by(ModelVersion.id).with_for_update()
+            rows = {row.version: row for row in await session.scalars(locked)}
             target = rows.get(version)
             if target is None:
                 raise StorageError(f"there is no model version {version!r}")
