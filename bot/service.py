@@ -126,9 +126,6 @@ class RecognitionService:
         self._bundle_lock = threading.Lock()
         self._refused: str | None = None
         self.handled = 0
-        self.failed = 0
-        self.rejected = 0
-        self.seconds_total = 0.0
 
     @property
     def pending(self) -> int:
@@ -209,7 +206,6 @@ class RecognitionService:
         are fetched into memory.
         """
         if self._pending >= self.workers + self.queue_size:
-            self.rejected += 1
             raise BusyError("I'm busy with other pictures right now: try again in a moment.")
         self._pending += 1
         try:
@@ -223,14 +219,10 @@ class RecognitionService:
             return await place.recognize(data)
 
     async def _run(self, data: bytes) -> Answer:
-        started = time.perf_counter()
-        try:
-            answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._work, data)
-        except Exception:
-            self.failed += 1
-            raise
+        # Outcomes and latency are counted once, in the bot's Metrics; this only counts
+        # pictures the workers finished.
+        answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._work, data)
         self.handled += 1
-        self.seconds_total += time.perf_counter() - started
         return answer
 
     def close(self) -> None:

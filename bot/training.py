@@ -203,7 +203,7 @@ class TrainingManager:
         self.python = python
 
     async def dataset(self) -> list[Example]:
-        """Every confirmed example as (label, PNG)."""
+        """Every confirmed example as (label, picture bytes)."""
         return [example async for example in self.storage.examples.iter_dataset()]
 
     async def retrain(
