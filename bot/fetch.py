@@ -168,7 +168,7 @@ class ImageFetcher:
         or failure; refused URLs are refused before any connection is made.
         """
         target = _parse(url)
-        log.info("downloading from %s", _for_log(target))
+        log.debug("downloading from %s", _for_log(target))
         try:
             async with asyncio.timeout(self._policy.total_timeout):
                 download = await self._follow(self._checked(target))

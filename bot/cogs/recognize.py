@@ -6,6 +6,7 @@ last ones read (or the defaults), and answers go out unrecorded, without correct
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -23,6 +24,7 @@ from bot.service import Answer
 from bot.storage.guilds import GuildConfig
 from bot.storage.images import FaceRecord, LabelScore, RecordedImage
 from bot.storage.models import DEFAULT_LABELS_SHOWN
+from bot.typing_indicator import TypingIndicator
 from bot.vision.recognizer import Recognition
 
 if TYPE_CHECKING:
@@ -73,18 +75,36 @@ class Recognize(commands.Cog):
     def __init__(self, bot: AnimeBot) -> None:
         self.bot = bot
         self._settings: dict[int, tuple[float, GuildConfig]] = {}
+        self._reading: dict[int, asyncio.Future[GuildConfig | None]] = {}
+        self._generation: dict[int, int] = {}
+        self.typing = TypingIndicator()
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
         """The server's settings, read at most every ``SETTINGS_TTL`` seconds.
 
         This process forgets them at once when its own commands change them; other processes
-        sharing the database follow within the TTL. While the database is down, the last
+        sharing the database follow within the TTL. Posts that arrive together while the
+        settings are being read share that one read. While the database is down, the last
         settings read (or the defaults) are used.
         """
-        now = time.monotonic()
         cached = self._settings.get(guild_id)
-        if cached is not None and now - cached[0] < SETTINGS_TTL:
+        if cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL:
             return cached[1]
+        reading = self._reading.get(guild_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_config(guild_id))
+            self._reading[guild_id] = reading
+            reading.add_done_callback(lambda done: self._read_done(guild_id, done))
+        # Shielded: one caller giving up (its message deleted, say) does not cancel the
+        # read the others wait for.
+        config = await asyncio.shield(reading)
+        if config is not None:
+            return config
+        cached = self._settings.get(guild_id)
+        return cached[1] if cached else GuildConfig(guild_id=guild_id)
+
+    async def _read_config(self, guild_id: int) -> GuildConfig | None:
+        generation = self._generation.get(guild_id, 0)
         try:
             config = await self.bot.storage.guilds.get(guild_id)
         except STORAGE_FAILURES as exc:
@@ -92,16 +112,23 @@ class Recognize(commands.Cog):
                 "settings of server %s unavailable (%s): using %s",
                 guild_id,
                 exc,
-                "the last ones read" if cached else "the defaults",
+                "the last ones read" if guild_id in self._settings else "the defaults",
             )
-            return cached[1] if cached else GuildConfig(guild_id=guild_id)
-        self._settings[guild_id] = (now, config)
+            return None
+        if self._generation.get(guild_id, 0) == generation:  # not changed while reading
+            self._settings[guild_id] = (time.monotonic(), config)
         return config
+
+    def _read_done(self, guild_id: int, done: asyncio.Future[GuildConfig | None]) -> None:
+        if self._reading.get(guild_id) is done:
+            del self._reading[guild_id]
 
     @commands.Cog.listener()
     async def on_guild_settings_changed(self, guild_id: int) -> None:
         """A settings command ran here: read the settings afresh next time."""
         self._settings.pop(guild_id, None)
+        self._reading.pop(guild_id, None)  # a read under way may have seen the old ones
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
 
     async def answer(self, url: str) -> Answer:
         """Download and recognise one picture (errors are BotErrors with a user message)."""
@@ -216,8 +243,9 @@ class Recognize(commands.Cog):
         urls = picture_urls(message)
         if not urls or not await self.watches(message):
             return
+        channel_id = message.channel.id
         for url in urls:
-            async with message.channel.typing():
+            async with self.typing.working(message.channel, channel_id):
                 try:
                     answer = await self.answer(url)
                     payload = await self.reply_payload(
@@ -237,7 +265,8 @@ class Recognize(commands.Cog):
             try:
                 await message.reply(mention_author=False, **payload)
             except discord.HTTPException as exc:
-                log.warning("could not reply in channel %s: %s", message.channel.id, exc)
+                log.warning("could not reply in channel %s: %s", channel_id, exc)
+            self.typing.replied(channel_id)
 
     def _count_failure(self, exc: BotError) -> None:
         from bot.errors import BusyError

@@ -53,12 +53,16 @@ def writing(sessions: Sessions) -> AbstractAsyncContextManager[AsyncSession]:
 
 def insert(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:
     """An INSERT with ``on_conflict_do_nothing/update`` for the session's database."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
+    return dialect_insert(session.get_bind().dialect.name, table)
+
+
+def dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with ``on_conflict_do_nothing/update`` for the database ``dialect``."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
-    if name == "sqlite":
+    if dialect == "sqlite":
         return sqlite.insert(table)
-    raise StorageError(f"unsupported database {name!r}: use SQLite or PostgreSQL")
+    raise StorageError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
 
 
 async def rowcount(session: AsyncSession, statement: Executable) -> int:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from bot.storage._sql import Sessions, insert, reading, writing
+from bot.storage._sql import Sessions, dialect_insert, reading, writing
 from bot.storage.models import Face, Image, Prediction, normalise_name
 
 
@@ -83,6 +84,29 @@ async def top_prediction(session: AsyncSession, face_id: int) -> TopPrediction |
     return None if row is None else TopPrediction(row.label, row.score, row.unsure)
 
 
+@dataclass(frozen=True)
+class _RecordStatements:
+    image: Executable
+    faces: Executable
+    predictions: Executable
+
+
+@functools.cache
+def _statements_for(dialect: str) -> _RecordStatements:
+    images, faces = Image.__table__, Face.__table__
+    return _RecordStatements(
+        image=dialect_insert(dialect, images)
+        .on_conflict_do_nothing(index_elements=[images.c.message_id, images.c.sha256])
+        .returning(images.c.id),
+        faces=dialect_insert(dialect, faces).returning(faces.c.id, sort_by_parameter_order=True),
+        predictions=dialect_insert(dialect, Prediction.__table__),
+    )
+
+
+def _record_statements(session: AsyncSession) -> _RecordStatements:
+    return _statements_for(session.get_bind().dialect.name)
+
+
 class ImageRepo:
     """Stores answered pictures and reads their faces back."""
 
@@ -107,51 +131,59 @@ class ImageRepo:
         Recording the same picture of the same message again (a retry, a replayed event)
         stores nothing and returns the ids stored the first time.
         """
+        # Core statements on the session's connection, built once per database: this runs
+        # for every answered picture, and ORM objects, or even ORM bulk inserts, cost the
+        # event loop several times what the statements themselves do.
         async with writing(self._sessions) as session:
-            image_id = await session.scalar(
-                insert(session, Image)
-                .values(
-                    sha256=sha256,
-                    width=width,
-                    height=height,
-                    guild_id=guild_id,
-                    channel_id=channel_id,
-                    message_id=message_id,
-                    author_id=author_id,
+            statements = _record_statements(session)
+            connection = await session.connection()
+            image_id = (
+                await connection.execute(
+                    statements.image,
+                    {
+                        "sha256": sha256,
+                        "width": width,
+                        "height": height,
+                        "guild_id": guild_id,
+                        "channel_id": channel_id,
+                        "message_id": message_id,
+                        "author_id": author_id,
+                    },
                 )
-                .on_conflict_do_nothing(index_elements=[Image.message_id, Image.sha256])
-                .returning(Image.id)
-            )
+            ).scalar()
             if image_id is None:
                 return await self._existing(session, message_id, sha256)
-            rows = [
-                Face(
-                    image_id=image_id,
-                    position=position,
-                    x=face.box[0],
-                    y=face.box[1],
-                    w=face.box[2],
-                    h=face.box[3],
-                    detector=face.detector,
-                    crop_image=face.crop_image,
-                )
-                for position, face in enumerate(faces)
-            ]
-            session.add_all(rows)
-            await session.flush()
-            session.add_all(
-                Prediction(
-                    face_id=row.id,
-                    model_version=model_version,
-                    label=normalise_name(scored.label),
-                    score=scored.score,
-                    rank=rank,
-                    unsure=face.unsure,
-                )
-                for row, face in zip(rows, faces, strict=True)
+            face_ids: list[int] = []
+            if faces:
+                rows = [
+                    {
+                        "image_id": image_id,
+                        "position": position,
+                        "x": face.box[0],
+                        "y": face.box[1],
+                        "w": face.box[2],
+                        "h": face.box[3],
+                        "detector": face.detector,
+                        "crop_image": face.crop_image,
+                    }
+                    for position, face in enumerate(faces)
+                ]
+                face_ids = list((await connection.execute(statements.faces, rows)).scalars())
+            predictions = [
+                {
+                    "face_id": face_id,
+                    "model_version": model_version,
+                    "label": normalise_name(scored.label),
+                    "score": scored.score,
+                    "rank": rank,
+                    "unsure": face.unsure,
+                }
+                for face_id, face in zip(face_ids, faces, strict=True)
                 for rank, scored in enumerate(face.scores)
-            )
-            return RecordedImage(image_id, tuple(row.id for row in rows), created=True)
+            ]
+            if predictions:
+                await connection.execute(statements.predictions, predictions)
+            return RecordedImage(image_id, tuple(face_ids), created=True)
 
     async def face(self, face_id: int) -> StoredFace | None:
         """The face ``face_id`` with its ranked labels, or None if it is not stored (any more)."""

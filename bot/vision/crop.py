@@ -53,18 +53,34 @@ def crop_views(image: np.ndarray, box: Box, settings: CropSettings) -> np.ndarra
 
 
 def crop_face(image: np.ndarray, box: Box, margin: float, lift: float, size: int) -> np.ndarray:
-    """The ``size``×``size`` RGB crop around ``box``; parts outside the picture repeat its edge."""
+    """The ``size``×``size`` RGB crop around ``box``; parts outside the picture repeat its edge.
+
+    Only the part of the region inside the picture is resized; the border is then repeated
+    at the output size. Building the edge-repeated region at full size first cost about 4×
+    as much for the wide regions that often reach past the picture's edge (a 2× margin does
+    for a third of the seed faces).
+    """
     height, width = image.shape[:2]
     region = crop_region(box, margin, lift)
-    x0, y0, x1, y1 = region.x, region.y, region.x + region.w, region.y + region.h
-    if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
-        inside = image[y0:y1, x0:x1]  # the usual case: a view, no copy
-    else:
-        # Edge-clamped indexing: parts outside the picture repeat its nearest edge, and
-        # memory stays bounded by the region's size wherever it lies.
-        ys = np.clip(np.arange(y0, y1), 0, height - 1)
-        xs = np.clip(np.arange(x0, x1), 0, width - 1)
-        inside = image.take(ys, axis=0).take(xs, axis=1)
-    interpolation = cv2.INTER_AREA if inside.shape[0] > size else cv2.INTER_LINEAR
-    crop = cv2.resize(inside, (size, size), interpolation=interpolation)
+    side = region.w
+    scale = size / side
+    # The part of the region inside the picture; at least the nearest edge pixel when the
+    # region lies wholly outside it.
+    ix0 = min(max(region.x, 0), width - 1)
+    iy0 = min(max(region.y, 0), height - 1)
+    ix1 = max(min(region.x + side, width), ix0 + 1)
+    iy1 = max(min(region.y + side, height), iy0 + 1)
+    # Where that part lands in the output (at least one pixel of it).
+    left = min(max(round((ix0 - region.x) * scale), 0), size - 1)
+    top = min(max(round((iy0 - region.y) * scale), 0), size - 1)
+    right = min(max(round((ix1 - region.x) * scale), left + 1), size)
+    bottom = min(max(round((iy1 - region.y) * scale), top + 1), size)
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    crop = cv2.resize(
+        image[iy0:iy1, ix0:ix1], (right - left, bottom - top), interpolation=interpolation
+    )
+    if (left, top, right, bottom) != (0, 0, size, size):
+        crop = cv2.copyMakeBorder(
+            crop, top, size - bottom, left, size - right, cv2.BORDER_REPLICATE
+        )
     return np.ascontiguousarray(crop, dtype=np.uint8)

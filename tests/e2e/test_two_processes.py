@@ -34,7 +34,7 @@ TAUGHT_PER_CHARACTER = 5
 LABELS = tuple(c.folder.replace("_", " ") for c in E2E_CHARACTERS)
 ANSWER = re.compile(r"\*\*(?P<label>[^*]+)\*\* \((?P<percent>\d+\.\d)%\)")
 FOOTER_MODEL = re.compile(r"^model (?P<version>\S+) ·")
-ATTACHMENT_CHANNEL = re.compile(r"downloading from 127\.0\.0\.1/attachments/(\d+)/")
+ATTACHMENT_CHANNEL = re.compile(r"downloaded \d+ bytes from 127\.0\.0\.1/attachments/(\d+)/")
 RETRAIN_ENDINGS = ("✅", "Kept the current model", "Training stopped")
 
 
