@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -27,6 +30,9 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = ("bot.cogs.errors", "bot.cogs.recognize", "bot.cogs.corrections", "bot.cogs.admin")
 MODEL_POLL_SECONDS = 5.0
+STOP_GRACE = 8.0
+"""On SIGTERM, how long pictures in progress may take before the bot disconnects (Docker
+and systemd send SIGKILL 10 s after SIGTERM by default)."""
 
 
 def intents() -> discord.Intents:
@@ -70,6 +76,56 @@ class AnimeBot(commands.AutoShardedBot):
         self.models = models
         self.metrics = metrics
         self.instance_name = f"{socket.gethostname()}:{os.getpid()}"
+        self.accepting = True
+        """False once the bot is stopping: new pictures get a "restarting" reply."""
+        self._answering: dict[asyncio.Task[Any] | None, int] = {}
+        self._all_answered = asyncio.Event()
+        self._all_answered.set()
+
+    @property
+    def answering_now(self) -> int:
+        """Posts and ``/identify`` commands between their arrival and the bot's reply."""
+        return sum(self._answering.values())
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Count one post in progress, from its arrival to the reply (for a graceful stop)."""
+        task = asyncio.current_task()
+        self._answering[task] = self._answering.get(task, 0) + 1
+        self._all_answered.clear()
+        try:
+            yield
+        finally:
+            self._answering[task] -= 1
+            if not self._answering[task]:
+                del self._answering[task]
+            if not self._answering:
+                self._all_answered.set()
+
+    async def stop_gracefully(self, grace: float = STOP_GRACE) -> None:
+        """Take no new pictures, give the ones in progress up to ``grace`` seconds to get
+        their replies, then disconnect (which ends :meth:`start`)."""
+        self.accepting = False
+        if self._answering:
+            log.info(
+                "stopping: finishing %d post(s) in progress, for up to %g s",
+                self.answering_now,
+                grace,
+            )
+            try:
+                async with asyncio.timeout(grace):
+                    await self._all_answered.wait()
+            except TimeoutError:
+                log.warning("stopping with %d post(s) still unanswered", self.answering_now)
+                # Their replies could not be sent once disconnected: end them here.
+                for task in self._answering:
+                    if task is not None:
+                        task.cancel()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await self._all_answered.wait()
+        log.info("stopping: disconnecting")
+        await self.close()
 
     async def setup_hook(self) -> None:
         """Load the serving model and the cogs, sync slash commands, start the model watcher."""
@@ -187,7 +243,23 @@ async def serve(settings: Settings, **bot_options: Any) -> None:
         bot = await build_bot(settings, stack, **bot_options)
         await stack.enter_async_context(bot)
         await start_health_endpoint(bot, stack)
+        stop_on_sigterm(bot, stack)
         await bot.start(settings.discord_token or "")
+
+
+def stop_on_sigterm(bot: AnimeBot, stack: AsyncExitStack) -> None:
+    """SIGTERM (``docker stop``, systemd, Kubernetes) stops the bot gracefully: the pictures
+    in progress are answered first (see :meth:`AnimeBot.stop_gracefully`)."""
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_sigterm() -> None:
+        if not stopping:
+            log.info("SIGTERM received")
+            stopping.append(loop.create_task(bot.stop_gracefully()))
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    stack.callback(loop.remove_signal_handler, signal.SIGTERM)
 
 
 def _allowed_hosts(allow_private: bool) -> frozenset[str]:

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_PICTURES_PER_MESSAGE = 4
 SETTINGS_TTL = 10.0
+RESTARTING = "I'm restarting: post the picture again in a minute."
 UNEXPECTED = "Something went wrong on my side while looking at that picture; it has been logged."
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 MESSAGE_LINK = re.compile(
@@ -241,32 +242,45 @@ class Recognize(commands.Cog):
         if message.author.bot or message.webhook_id is not None:
             return
         urls = picture_urls(message)
-        if not urls or not await self.watches(message):
+        if not urls:
             return
+        with self.bot.answering():
+            if not await self.watches(message):
+                return
+            if not self.bot.accepting:
+                await self._reply(message, {"embed": error_embed(RESTARTING)})
+                return
+            for url in urls:
+                await self._answer_post(message, url)
+
+    async def _answer_post(self, message: discord.Message, url: str) -> None:
         channel_id = message.channel.id
-        for url in urls:
-            async with self.typing.working(message.channel, channel_id):
-                try:
-                    answer = await self.answer(url)
-                    payload = await self.reply_payload(
-                        answer,
-                        guild_id=message.guild.id if message.guild else None,
-                        channel_id=message.channel.id,
-                        message_id=message.id,
-                        author_id=message.author.id,
-                    )
-                except BotError as exc:
-                    self._count_failure(exc)
-                    payload = {"embed": error_embed(exc.user_message)}
-                except Exception:
-                    log.exception("answering a picture failed")
-                    self.bot.metrics.images_failed += 1
-                    payload = {"embed": error_embed(UNEXPECTED)}
+        async with self.typing.working(message.channel, channel_id):
             try:
-                await message.reply(mention_author=False, **payload)
-            except discord.HTTPException as exc:
-                log.warning("could not reply in channel %s: %s", channel_id, exc)
-            self.typing.replied(channel_id)
+                answer = await self.answer(url)
+                payload = await self.reply_payload(
+                    answer,
+                    guild_id=message.guild.id if message.guild else None,
+                    channel_id=channel_id,
+                    message_id=message.id,
+                    author_id=message.author.id,
+                )
+            except BotError as exc:
+                self._count_failure(exc)
+                payload = {"embed": error_embed(exc.user_message)}
+            except Exception:
+                log.exception("answering a picture failed")
+                self.bot.metrics.images_failed += 1
+                payload = {"embed": error_embed(UNEXPECTED)}
+        await self._reply(message, payload)
+        self.typing.replied(channel_id)
+
+    @staticmethod
+    async def _reply(message: discord.Message, payload: dict) -> None:
+        try:
+            await message.reply(mention_author=False, **payload)
+        except discord.HTTPException as exc:
+            log.warning("could not reply in channel %s: %s", message.channel.id, exc)
 
     def _count_failure(self, exc: BotError) -> None:
         from bot.errors import BusyError
@@ -303,7 +317,19 @@ class Recognize(commands.Cog):
         link: str | None = None,
     ) -> None:
         """Like a post in a watched channel, but on demand and anywhere."""
+        with self.bot.answering():
+            await self._identify(interaction, image, link)
+
+    async def _identify(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment | None,
+        link: str | None,
+    ) -> None:
         await interaction.response.defer(thinking=True)
+        if not self.bot.accepting:
+            await interaction.followup.send(embed=error_embed(RESTARTING))
+            return
         try:
             if image is not None:
                 url = image.url

@@ -29,6 +29,7 @@ def fake_bot(storage: Storage, model_dir: Path) -> AnimeBot:
     bot.models = ModelStore(model_dir)
     bot.metrics = Metrics()
     bot.instance_name = "test:1"
+    bot.accepting = True
     bot.recognition = create_autospec(RecognitionService, instance=True)
     bot.fetcher = create_autospec(ImageFetcher, instance=True)
     return bot
