@@ -11,7 +11,7 @@ import pytest
 
 from bot.typing_indicator import TypingIndicator
 
-INTERVAL = 0.4
+INTERVAL = 1.0
 GAP = 0.1
 
 
@@ -61,16 +61,15 @@ async def test_many_pictures_in_one_channel_send_one_request(indicator: TypingIn
     assert indicator.pending(1) == 0
 
 
-async def test_the_indicator_is_renewed_while_work_goes_on_and_stops_after(
-    indicator: TypingIndicator,
-) -> None:
+async def test_the_indicator_is_renewed_while_work_goes_on_and_stops_after() -> None:
+    indicator = TypingIndicator(interval=0.3, min_gap=GAP)
     channel = Channel()
     async with indicator.working(channel, 1):  # type: ignore[arg-type]
-        await asyncio.sleep(INTERVAL * 2.5)
+        await asyncio.sleep(0.75)
     renewed = len(channel.requests)
-    await asyncio.sleep(INTERVAL * 2)
+    await asyncio.sleep(0.6)
 
-    assert renewed == 3  # at 0, 1 and 2 intervals
+    assert 2 <= renewed <= 3  # at 0 and 0.3 s, and at 0.6 s unless the loop ran late
     assert len(channel.requests) == renewed
 
 
@@ -83,7 +82,7 @@ async def test_a_reply_while_others_wait_shows_it_again_at_most_once_a_gap(
         assert len(channel.requests) == 1
         for _ in range(10):  # ten replies at once: one more request, GAP after the first
             indicator.replied(1)
-        await asyncio.sleep(GAP * 1.5)
+        await asyncio.sleep(GAP * 4)  # well before the next renewal, INTERVAL after the first
 
     assert len(channel.requests) == 2
     assert channel.requests[1] - channel.requests[0] >= GAP * 0.95
@@ -116,7 +115,7 @@ async def test_no_permission_to_type_stops_trying_but_not_the_work(
 ) -> None:
     channel = Channel(fails=http_error(403))
     async with indicator.working(channel, 1):  # type: ignore[arg-type]
-        await asyncio.sleep(INTERVAL * 2.5)
+        await asyncio.sleep(INTERVAL * 1.5)
         indicator.replied(1)
         await asyncio.sleep(GAP * 2)
 
@@ -141,7 +140,7 @@ async def test_leaving_with_an_error_still_ends_the_indicator(
         async with indicator.working(channel, 1):  # type: ignore[arg-type]
             await asyncio.sleep(GAP / 2)
             raise RuntimeError("recognition failed")
-    await asyncio.sleep(INTERVAL * 1.5)
+    await asyncio.sleep(INTERVAL * 1.2)
 
     assert indicator.pending(1) == 0
     assert len(channel.requests) == 1
