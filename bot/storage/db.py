@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+POSTGRES_CONNECT_TIMEOUT = 10.0
+"""Seconds PostgreSQL has to accept a connection. A server that hangs rather than refusing
+would otherwise hold every reply that touches the database for asyncpg's default 60 s."""
 
 
 def _sqlite_file(url: URL) -> Path | None:
@@ -48,11 +51,15 @@ def create_engine(url: str, *, sqlite_foreign_keys: bool = True) -> AsyncEngine:
     SQLite: the file's directory is created, and every connection gets WAL, foreign keys
     (unless ``sqlite_foreign_keys`` is False, as migrations need) and a busy timeout;
     transactions that write start with ``BEGIN IMMEDIATE``. PostgreSQL: pooled
-    connections are checked before use, so the bot recovers when the server comes back.
+    connections are checked before use, so the bot recovers when the server comes back,
+    and a server that does not answer is given up on after ``POSTGRES_CONNECT_TIMEOUT``.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return _create_async_engine(parsed, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if parsed.get_driver_name() == "asyncpg":
+            connect_args["timeout"] = POSTGRES_CONNECT_TIMEOUT
+        return _create_async_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
     path = _sqlite_file(parsed)
     if path is not None:

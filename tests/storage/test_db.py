@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import bot.storage.db as db
 from bot.errors import StorageError
 from bot.storage import Storage, create_engine, upgrade_to_head
 from tests.postgres import PostgresServer, find_bin_dir, start_server, stop_server
@@ -68,6 +70,37 @@ async def test_unreachable_database_raises_a_storage_error() -> None:
             await storage.guilds.get(1)
     finally:
         await engine.dispose()
+
+
+async def test_a_postgres_server_that_never_answers_is_given_up_on_quickly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        held.append(writer)  # the connection stays open; no byte is ever sent
+
+    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(db, "POSTGRES_CONNECT_TIMEOUT", 0.5)
+    engine = create_engine(f"postgresql+asyncpg://nobody@127.0.0.1:{port}/none")
+    try:
+        storage = Storage(engine)
+        started = time.monotonic()
+        with pytest.raises(StorageError, match="not available"):
+            await storage.guilds.get(1)
+        waited = time.monotonic() - started
+    finally:
+        await engine.dispose()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+    assert held, "the engine never connected to the silent server"
+    assert waited < 5.0
 
 
 @pytest.fixture
