@@ -44,8 +44,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +51,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.e2e.processes import BotProcess
 
 THIS_FILE = Path(__file__).resolve()
 ROOT = THIS_FILE.parent.parent
@@ -80,13 +81,6 @@ STOP_TIMEOUT = 15.0
 TRAIN_TIMEOUT = 900.0
 ENGINE_TIMEOUT = 600.0
 MEMBERS = 20
-BOT_SETTINGS = frozenset({
-    "DISCORD_TOKEN", "DATABASE_URL", "DATA_DIR", "MODEL_DIR", "CASCADE_PATH", "SHARD_COUNT",
-    "SHARD_IDS", "HTTP_HOST", "HTTP_PORT", "WORKERS", "QUEUE_SIZE", "DISCORD_API_BASE",
-    "DISCORD_GATEWAY_URL", "ANIMEBOT_ALLOW_PRIVATE_DOWNLOADS", "ANIMEBOT_EXTRA_DOWNLOAD_HOSTS",
-    "LOG_LEVEL", "MAX_IMAGE_BYTES", "DOWNLOAD_TIMEOUT",
-})  # fmt: skip
-"""The bot's settings: a child process gets none of them from this environment."""
 BUSY_MARK = "busy"
 NO_FACE_MARK = "found no face"
 FACES_TITLE = re.compile(r"^(\d+) faces found")
@@ -137,6 +131,8 @@ def load_average() -> list[float]:
 
 
 def machine_info() -> dict[str, Any]:
+    from bot.service import usable_cores
+
     cpu = platform.processor() or "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -157,7 +153,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)),
+        "usable_cores": usable_cores(),
         "memory_mb": memory,
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -300,6 +296,37 @@ def engine_worker(spec_path: Path) -> int:
     return 0
 
 
+def write_engine_spec(
+    directory: Path,
+    pictures: Sequence[Picture],
+    bundle: Path,
+    cascade: Path | None,
+    threads: int,
+    *,
+    rounds: int | None = None,
+    model_dir: Path | None = None,
+) -> Path:
+    """The engine subprocess's instructions, as a file in ``directory``. With ``rounds`` it
+    measures that many passes (and the service, in ``model_dir``) and exits; without, it
+    serves timed passes on request (:class:`EngineServer`)."""
+    spec = directory / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "pictures": [str(p.path) for p in pictures],
+                "bundle": str(bundle),
+                "model_dir": str(model_dir) if model_dir else None,
+                "cascade": str(cascade) if cascade else None,
+                "threads": threads,
+                "rounds": rounds or 0,
+                "serve": rounds is None,
+            }
+        ),
+        "utf-8",
+    )
+    return spec
+
+
 def measure_engine(
     pictures: Sequence[Picture],
     bundle: Path,
@@ -310,25 +337,16 @@ def measure_engine(
 ) -> dict[str, Any]:
     """The engine's rate on ``pictures`` with ``threads`` threads: the best of ``rounds``
     (the strictest yardstick for the bot on a machine shared with other work)."""
+    from tests.e2e.processes import child_environment
+
     with tempfile.TemporaryDirectory(prefix="bot-load-engine-") as tmp:
-        spec = Path(tmp) / "spec.json"
-        spec.write_text(
-            json.dumps(
-                {
-                    "pictures": [str(p.path) for p in pictures],
-                    "bundle": str(bundle),
-                    "model_dir": str(model_dir),
-                    "cascade": str(cascade) if cascade else None,
-                    "threads": threads,
-                    "rounds": rounds,
-                }
-            ),
-            "utf-8",
+        spec = write_engine_spec(
+            Path(tmp), pictures, bundle, cascade, threads, rounds=rounds, model_dir=model_dir
         )
         done = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--engine-worker", str(spec)],
+            [sys.executable, str(THIS_FILE), "--engine-worker", str(spec)],
             cwd=tmp,
-            env=child_env({}),
+            env=child_environment({}),
             capture_output=True,
             text=True,
             timeout=ENGINE_TIMEOUT,
@@ -358,20 +376,10 @@ class EngineServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="bot-load-engine-")
 
     async def start(self) -> None:
-        spec = Path(self._tmp.name) / "spec.json"
-        spec.write_text(
-            json.dumps(
-                {
-                    "pictures": [str(p.path) for p in self.pictures],
-                    "bundle": str(self.bundle),
-                    "model_dir": "",
-                    "cascade": str(self.cascade) if self.cascade else None,
-                    "threads": self.threads,
-                    "rounds": 0,
-                    "serve": True,
-                }
-            ),
-            "utf-8",
+        from tests.e2e.processes import child_environment
+
+        spec = write_engine_spec(
+            Path(self._tmp.name), self.pictures, self.bundle, self.cascade, self.threads
         )
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -379,7 +387,7 @@ class EngineServer:
             "--engine-worker",
             str(spec),
             cwd=self._tmp.name,
-            env=child_env({}),
+            env=child_environment({}),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -422,22 +430,9 @@ class EngineServer:
 # -- model bundle ------------------------------------------------------------------------------
 
 
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    """The environment of a child process: this one without the bot's settings, plus
-    ``extra``; ``ROOT`` importable from any working directory."""
-    settings = BOT_SETTINGS
-    env = {k: v for k, v in os.environ.items() if k not in settings}
-    python_path = [str(ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
-    env |= {
-        "PYTHONPATH": os.pathsep.join(python_path),
-        "PYTHONUNBUFFERED": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "CUDA_VISIBLE_DEVICES": "",
-    }
-    return env | extra
-
-
 def train_bundle(data: Path, cascade: Path | None, out: Path) -> Path:
+    from tests.e2e.processes import child_environment
+
     command = [
         sys.executable, "-m", "trainer", "train", "--data", str(data), "--out", str(out),
         "--repeats", "1", "--folds", "2", "--quiet", "--cache", str(out.parent / "cache"),
@@ -449,7 +444,7 @@ def train_bundle(data: Path, cascade: Path | None, out: Path) -> Path:
     done = subprocess.run(
         command,
         cwd=ROOT,
-        env=child_env({}),
+        env=child_environment({}),
         capture_output=True,
         text=True,
         timeout=TRAIN_TIMEOUT,
@@ -475,12 +470,6 @@ def install_bundle(bundle: Path, model_dir: Path) -> str:
 # -- the bot process ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM of ``pid`` in kB (empty when it is gone)."""
     values = {}
@@ -503,126 +492,45 @@ def proc_cpu_seconds(pid: int, thread: int | None = None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
-class BotProcess:
-    """``python -m bot run`` against the fake, with its own directories and log."""
+def start_bot(fake: Any, options: Options, home: Path, queue_size: int) -> BotProcess:
+    """``python -m bot run`` against ``fake`` with its own SQLite file, data directory and
+    ``/metrics`` port, serving ``options.model_dir``."""
+    from tests.e2e.processes import BotProcess, bot_settings
 
-    home: Path
-    model_dir: Path
-    cascade: Path | None
-    workers: int
-    queue_size: int
-    log_level: str
-    process: subprocess.Popen[bytes] | None = None
-    http_port: int = 0
-    exit_code: int | None = None
-    stop_how: str = ""
+    data_dir = home / "data"
+    settings = bot_settings(
+        fake,
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'animebot.db'}",
+        model_dir=options.model_dir,
+        data_dir=data_dir,
+    ) | {
+        "WORKERS": str(options.workers),
+        "QUEUE_SIZE": str(queue_size),
+        "LOG_LEVEL": options.log_level,
+    }
+    if options.cascade:
+        settings["CASCADE_PATH"] = str(options.cascade)
+    bot = BotProcess("bot", home, settings)
+    bot.start()
+    return bot
 
-    @property
-    def log_path(self) -> Path:
-        return self.home / "bot.log"
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+async def bot_metrics(bot: BotProcess) -> dict[str, float]:
+    """The bot's ``/metrics`` samples (histogram buckets left out) as ``name{labels}``:
+    value; empty when it does not answer."""
+    import aiohttp
 
-    def start(self, api_base: str, gateway_url: str, token: str) -> None:
-        data_dir = self.home / "data"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.http_port = free_port()
-        env = child_env(
-            {
-                "DISCORD_TOKEN": token,
-                "DISCORD_API_BASE": api_base,
-                "DISCORD_GATEWAY_URL": gateway_url,
-                "DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'animebot.db'}",
-                "DATA_DIR": str(data_dir),
-                "MODEL_DIR": str(self.model_dir),
-                "HTTP_HOST": "127.0.0.1",
-                "HTTP_PORT": str(self.http_port),
-                "WORKERS": str(self.workers),
-                "QUEUE_SIZE": str(self.queue_size),
-                "ANIMEBOT_ALLOW_PRIVATE_DOWNLOADS": "1",
-                "LOG_LEVEL": self.log_level,
-            }
-            | ({"CASCADE_PATH": str(self.cascade)} if self.cascade else {})
-        )
-        with self.log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
-                cwd=self.home,  # no stray .env is read
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    async def wait_healthy(self, timeout: float) -> None:  # noqa: ASYNC109
-        import aiohttp
-
-        deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.http_port}/healthz"
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            while time.monotonic() < deadline:
-                if not self.running():
-                    raise RuntimeError(f"the bot exited at start:\n{self.log_tail()}")
-                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                    async with session.get(url) as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"the bot was not ready within {timeout:g} s:\n{self.log_tail()}")
-
-    async def metrics(self) -> dict[str, float]:
-        import aiohttp
-
-        url = f"http://127.0.0.1:{self.http_port}/metrics"
-        values: dict[str, float] = {}
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
-                session.get(url) as response,
-            ):
-                text = await response.text()
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            return values
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, number = line.rpartition(" ")
-                with contextlib.suppress(ValueError):
-                    values[name] = float(number)
-        return values
-
-    def stop(self) -> None:
-        """SIGINT (a clean shutdown), then SIGTERM, then SIGKILL; never leaves it running."""
-        if self.process is None:
-            return
-        for how, sig, wait in (
-            ("SIGINT", signal.SIGINT, STOP_TIMEOUT),
-            ("SIGTERM", signal.SIGTERM, 5.0),
-            ("SIGKILL", signal.SIGKILL, 5.0),
-        ):
-            if self.process.poll() is not None:
-                break
-            self.stop_how = how
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(wait)
-        self.exit_code = self.process.poll()
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text("utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+    try:
+        scraped = await bot.metrics()
+    except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError):
+        return {}
+    flat = {}
+    for (name, labels), value in scraped.samples.items():
+        if name.endswith("_bucket"):
+            continue
+        shown = ",".join(f'{key}="{label}"' for key, label in sorted(labels))
+        flat[f"{name}{{{shown}}}" if shown else name] = value
+    return flat
 
 
 def log_findings(text: str) -> dict[str, Any]:
@@ -911,21 +819,14 @@ async def run_scenario(
 
     home = options.work_dir / name
     home.mkdir(parents=True)
-    bot = BotProcess(
-        home=home,
-        model_dir=options.model_dir,
-        cascade=options.cascade,
-        workers=options.workers,
-        queue_size=queue_size,
-        log_level=options.log_level,
-    )
+    bot: BotProcess | None = None
     fake = FakeDiscord(token="fake.token", heartbeat_interval=options.heartbeat_interval)
     await fake.start()
     try:
         world = fake.add_standard_guild("Load Test")
         members = [world.guild.add_member(f"member{i:02d}") for i in range(MEMBERS)]
-        bot.start(fake.api_base, fake.gateway_url, fake.token)
-        await bot.wait_healthy(BOT_START_TIMEOUT)
+        bot = start_bot(fake, options, home, queue_size)
+        await bot.wait_ready(BOT_START_TIMEOUT)
 
         # Warm-up: as many pictures at once as there are workers, so each worker thread
         # has built its recognizer (as the engine measurement does) before the clock runs.
@@ -981,7 +882,7 @@ async def run_scenario(
             if connection.open and connection.heartbeats:
                 gaps.append(now - connection.heartbeats[-1])
         status = proc_status(bot.pid)
-        metrics = await bot.metrics()
+        metrics = await bot_metrics(bot)
         outcome = Outcome(
             name=name,
             posts=posts,
@@ -996,7 +897,7 @@ async def run_scenario(
             bot_cpu_seconds=bot_cpu,
             loop_cpu_seconds=loop_cpu,
             harness_cpu_seconds=harness_cpu,
-            metrics={k: v for k, v in metrics.items() if "bucket" not in k},
+            metrics=metrics,
             fake_errors=list(fake.errors),
             fake_dropped=list(fake.dropped),
             loop_lag=lag.worst,
@@ -1005,10 +906,11 @@ async def run_scenario(
         )
     finally:
         try:
-            bot.stop()
+            if bot is not None:
+                bot.stop()
         finally:
             await fake.stop()
-    outcome.exit_code, outcome.stop_how = bot.exit_code, bot.stop_how
+    outcome.exit_code, outcome.stop_how = bot.exit_code, bot.stopped_with
     outcome.log = log_findings(bot.log_text())
     if options.log_dir is not None:
         options.log_dir.mkdir(parents=True, exist_ok=True)
@@ -1265,6 +1167,15 @@ def print_outcome(title: str, rows: list[Row], outcome: Outcome) -> None:
     print(f"  load average before {outcome.load_before}, after {outcome.load_after}", flush=True)
 
 
+def report_scenario(
+    report: dict[str, Any], name: str, title: str, rows: list[Row], outcome: Outcome
+) -> bool:
+    """Print a scenario's figures, file them in ``report``; True when no target was missed."""
+    print_outcome(title, rows, outcome)
+    report["scenarios"][name] = {"rows": [r.to_json() for r in rows], "details": outcome.to_json()}
+    return all(r.passed is not False for r in rows)
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -1389,18 +1300,15 @@ async def run_all(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
         finally:
             await server.close()
         rows = issue4_rows(outcome, engine, server)
-        print_outcome(
+        all_passed &= report_scenario(
+            report,
+            "issue4",
             f"issue 4: {len(issue4_pictures)} pictures at once, {args.issue4_rounds} rounds "
             f"in alternation with the engine, QUEUE_SIZE="
             f"{max(args.issue4_pictures, args.burst_queue)}",
             rows,
             outcome,
         )
-        report["scenarios"]["issue4"] = {
-            "rows": [r.to_json() for r in rows],
-            "details": outcome.to_json(),
-        }
-        all_passed &= all(r.passed is not False for r in rows)
 
     if "burst" in scenarios:
         outcome = await run_scenario(
@@ -1411,16 +1319,13 @@ async def run_all(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
             warm_up=warm_up,
         )
         rows = load_rows(outcome)
-        print_outcome(
+        all_passed &= report_scenario(
+            report,
+            "burst",
             f"issue 5 burst: {args.burst_pictures} pictures at once, QUEUE_SIZE={args.burst_queue}",
             rows,
             outcome,
         )
-        report["scenarios"]["burst"] = {
-            "rows": [r.to_json() for r in rows],
-            "details": outcome.to_json(),
-        }
-        all_passed &= all(r.passed is not False for r in rows)
 
     if "sustained" in scenarios:
         duration = args.sustained_seconds or (15.0 if args.quick else 60.0)
@@ -1435,17 +1340,14 @@ async def run_all(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
             warm_up=warm_up,
         )
         rows = load_rows(outcome, offered_rate=rate)
-        print_outcome(
+        all_passed &= report_scenario(
+            report,
+            "sustained",
             f"issue 5 sustained: {duration:g} s at {rate:.2f} posts/s "
             f"({args.rate_factor:g}x the engine), QUEUE_SIZE={args.burst_queue}",
             rows,
             outcome,
         )
-        report["scenarios"]["sustained"] = {
-            "rows": [r.to_json() for r in rows],
-            "details": outcome.to_json(),
-        }
-        all_passed &= all(r.passed is not False for r in rows)
     return all_passed
 
 

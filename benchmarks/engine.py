@@ -153,6 +153,8 @@ def _version(package: str) -> str | None:
 
 
 def machine_info() -> dict[str, Any]:
+    from bot.service import usable_cores
+
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -161,10 +163,7 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
+    usable = usable_cores()
     memory = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

@@ -51,18 +51,16 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def share_cores_between(workers: int) -> int:
+def share_cores_between(workers: int) -> None:
     """Give each of ``workers`` recognition threads its share of the cores in OpenCV.
 
     OpenCV runs resizing and the cascade on its own thread pool, one thread per core by
     default. With as many recognition threads as cores that pool only adds threads that
     compete for the same cores: on this project's 2-core machine with 2 workers it kept a
     third thread busy for a fifth of a core, and the engine alone ran about 4% faster without
-    it. The setting is process-wide; returns the OpenCV thread count now in force.
+    it. The setting is process-wide.
     """
-    threads = max(1, usable_cores() // max(1, workers))
-    cv2.setNumThreads(threads)
-    return int(cv2.getNumThreads())
+    cv2.setNumThreads(max(1, usable_cores() // max(1, workers)))
 
 
 class NoModelError(BotError):

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -31,12 +31,10 @@ REFRESH_INTERVAL = 5.0
 MIN_GAP = 1.0
 """The fewest seconds between two typing requests in one channel."""
 
-SendTyping = Callable[[], Awaitable[object]]
-
 
 @dataclass(eq=False)
 class _Channel:
-    send: SendTyping
+    channel: discord.abc.Messageable
     pending: int = 0
     replied: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -67,7 +65,7 @@ class TypingIndicator:
         """
         state = self._channels.get(channel_id)
         if state is None:
-            state = self._channels[channel_id] = _Channel(send=lambda: channel.typing())
+            state = self._channels[channel_id] = _Channel(channel)
             state.task = asyncio.get_running_loop().create_task(
                 self._loop(channel_id, state), name=f"typing-{channel_id}"
             )
@@ -97,7 +95,7 @@ class TypingIndicator:
             state.replied.clear()
             last = time.monotonic()
             try:
-                await state.send()
+                await state.channel.typing()  # one typing request
             except discord.Forbidden:
                 log.debug("may not show typing in channel %s", channel_id)
                 return  # the pictures are still answered; the indicator is a courtesy

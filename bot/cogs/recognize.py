@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.errors import BotError, FetchError, StorageError
+from bot.errors import BotError, BusyError, FetchError, StorageError
 from bot.presenters import answer_embed, error_embed
 from bot.service import Answer
 from bot.storage.guilds import GuildConfig
@@ -76,8 +76,7 @@ class Recognize(commands.Cog):
     def __init__(self, bot: AnimeBot) -> None:
         self.bot = bot
         self._settings: dict[int, tuple[float, GuildConfig]] = {}
-        self._reading: dict[int, asyncio.Future[GuildConfig | None]] = {}
-        self._generation: dict[int, int] = {}
+        self._reading: dict[int, asyncio.Task[GuildConfig | None]] = {}
         self.typing = TypingIndicator()
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
@@ -93,7 +92,7 @@ class Recognize(commands.Cog):
             return cached[1]
         reading = self._reading.get(guild_id)
         if reading is None:
-            reading = asyncio.ensure_future(self._read_config(guild_id))
+            reading = asyncio.create_task(self._read_config(guild_id))
             self._reading[guild_id] = reading
             reading.add_done_callback(lambda done: self._read_done(guild_id, done))
         # Shielded: one caller giving up (its message deleted, say) does not cancel the
@@ -105,7 +104,6 @@ class Recognize(commands.Cog):
         return cached[1] if cached else GuildConfig(guild_id=guild_id)
 
     async def _read_config(self, guild_id: int) -> GuildConfig | None:
-        generation = self._generation.get(guild_id, 0)
         try:
             config = await self.bot.storage.guilds.get(guild_id)
         except STORAGE_FAILURES as exc:
@@ -116,11 +114,13 @@ class Recognize(commands.Cog):
                 "the last ones read" if guild_id in self._settings else "the defaults",
             )
             return None
-        if self._generation.get(guild_id, 0) == generation:  # not changed while reading
+        # A settings command during the read drops it from _reading: it may have seen the
+        # old settings, so it answers its waiters but is not cached.
+        if self._reading.get(guild_id) is asyncio.current_task():
             self._settings[guild_id] = (time.monotonic(), config)
         return config
 
-    def _read_done(self, guild_id: int, done: asyncio.Future[GuildConfig | None]) -> None:
+    def _read_done(self, guild_id: int, done: asyncio.Task[GuildConfig | None]) -> None:
         if self._reading.get(guild_id) is done:
             del self._reading[guild_id]
 
@@ -129,7 +129,6 @@ class Recognize(commands.Cog):
         """A settings command ran here: read the settings afresh next time."""
         self._settings.pop(guild_id, None)
         self._reading.pop(guild_id, None)  # a read under way may have seen the old ones
-        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
 
     async def answer(self, url: str) -> Answer:
         """Download and recognise one picture (errors are BotErrors with a user message)."""
@@ -283,8 +282,6 @@ class Recognize(commands.Cog):
             log.warning("could not reply in channel %s: %s", message.channel.id, exc)
 
     def _count_failure(self, exc: BotError) -> None:
-        from bot.errors import BusyError
-
         if isinstance(exc, BusyError):
             self.bot.metrics.images_busy += 1
         else:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.fake_discord import FakeDiscord
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 BOT_SETTINGS = frozenset({
     "DISCORD_TOKEN", "DATABASE_URL", "DATA_DIR", "MODEL_DIR", "CASCADE_PATH", "SHARD_COUNT",
@@ -42,6 +44,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def bot_settings(
+    fake: FakeDiscord, *, database_url: str, model_dir: Path, data_dir: Path
+) -> dict[str, str]:
+    """The whole configuration of one ``python -m bot run`` against ``fake`` (one worker,
+    ``/metrics`` on a fixed free port, downloads from the fake's CDN on 127.0.0.1)."""
+    return {
+        "DISCORD_TOKEN": fake.token,
+        "DISCORD_API_BASE": fake.api_base,
+        "DISCORD_GATEWAY_URL": fake.gateway_url,
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(data_dir),
+        "MODEL_DIR": str(model_dir),
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": str(free_port()),
+        "WORKERS": "1",
+        "ANIMEBOT_ALLOW_PRIVATE_DOWNLOADS": "1",
+    }
 
 
 def child_environment(settings: Mapping[str, str]) -> dict[str, str]:
@@ -130,6 +151,14 @@ class BotProcess:
     settings: dict[str, str]
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     exit_code: int | None = None
+    stopped_with: str = ""
+    """The signal that ended it in :meth:`stop` ("" when it had exited by itself)."""
+
+    @property
+    def pid(self) -> int:
+        """Its process id (it must have been started)."""
+        assert self.process is not None, "not started"
+        return self.process.pid
 
     @property
     def log_path(self) -> Path:
@@ -216,6 +245,7 @@ class BotProcess:
         for sig, wait in STOP_STEPS:
             if self.process.poll() is not None:
                 break
+            self.stopped_with = sig.name
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(sig)
             with contextlib.suppress(subprocess.TimeoutExpired):

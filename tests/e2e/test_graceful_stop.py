@@ -16,7 +16,7 @@ from aiohttp import web
 
 from tests.e2e.bundle import face_png, install_bundle
 from tests.e2e.conftest import RunningAnimeBot
-from tests.e2e.processes import BotProcess, free_port
+from tests.e2e.processes import BotProcess, bot_settings
 from tests.e2e.test_bot_e2e import assert_answer_names_a_character
 from tests.fake_discord import AttachmentSpec, FakeDiscord, PostedMessage, StandardGuild
 
@@ -115,21 +115,13 @@ async def test_sigterm_to_the_bot_process_answers_the_picture_in_progress_then_e
 ) -> None:
     data_dir, model_dir = tmp_path / "data", tmp_path / "models"
     install_bundle(trained_bundle, model_dir)
+    database_url = f"sqlite+aiosqlite:///{data_dir / 'animebot.db'}"
     process = BotProcess(
         "bot",
         tmp_path / "home",
-        {
-            "DISCORD_TOKEN": fake_discord.token,
-            "DISCORD_API_BASE": fake_discord.api_base,
-            "DISCORD_GATEWAY_URL": fake_discord.gateway_url,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'animebot.db'}",
-            "DATA_DIR": str(data_dir),
-            "MODEL_DIR": str(model_dir),
-            "HTTP_HOST": "127.0.0.1",
-            "HTTP_PORT": str(free_port()),
-            "WORKERS": "1",
-            "ANIMEBOT_ALLOW_PRIVATE_DOWNLOADS": "1",  # the fake's CDN is on 127.0.0.1
-        },
+        bot_settings(
+            fake_discord, database_url=database_url, model_dir=model_dir, data_dir=data_dir
+        ),
     )
     held = HeldDownload(fake_discord, face_png())
     process.start()

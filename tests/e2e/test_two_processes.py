@@ -21,7 +21,7 @@ from bot.cogs.admin import crop_main_face
 from bot.models import ModelStore
 from bot.storage.db import Storage
 from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle
-from tests.e2e.processes import BotProcess, Metrics, free_port
+from tests.e2e.processes import BotProcess, Metrics, bot_settings
 from tests.fake_discord import BotMessage, FakeDiscord, StandardGuild
 from tests.pictures import character_picture, encode
 from tests.postgres import PostgresServer
@@ -38,23 +38,13 @@ ATTACHMENT_CHANNEL = re.compile(r"downloaded \d+ bytes from 127\.0\.0\.1/attachm
 RETRAIN_ENDINGS = ("✅", "Kept the current model", "Training stopped")
 
 
-def bot_settings(
+def shard_settings(
     fake: FakeDiscord, shard: int, *, database_url: str, model_dir: Path, data_dir: Path
 ) -> dict[str, str]:
     """The whole configuration of the process running ``shard`` of :data:`SHARDS`."""
-    return {
-        "DISCORD_TOKEN": fake.token,
-        "DISCORD_API_BASE": fake.api_base,
-        "DISCORD_GATEWAY_URL": fake.gateway_url,
-        "DATABASE_URL": database_url,
-        "DATA_DIR": str(data_dir),
-        "MODEL_DIR": str(model_dir),
+    return bot_settings(fake, database_url=database_url, model_dir=model_dir, data_dir=data_dir) | {
         "SHARD_COUNT": str(SHARDS),
         "SHARD_IDS": str(shard),
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_PORT": str(free_port()),  # fixed per process, to scrape its /metrics
-        "WORKERS": "1",
-        "ANIMEBOT_ALLOW_PRIVATE_DOWNLOADS": "1",  # the fake's CDN is on 127.0.0.1
     }
 
 
@@ -127,7 +117,7 @@ async def test_two_bot_processes_answer_only_their_shards_and_follow_one_promote
         BotProcess(
             f"bot process of shard {i}",
             tmp_path / f"shard{i}",
-            bot_settings(
+            shard_settings(
                 fake,
                 i,
                 database_url=database_url,
