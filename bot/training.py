@@ -33,7 +33,7 @@ from bot.config import Settings
 from bot.errors import BotError, BundleError, TrainingError
 from bot.models import ModelStore, check_runnable
 from bot.storage.db import Storage
-from bot.storage.models import RunStatus
+from bot.storage.schema import RunStatus
 from bot.vision.bundle import INFO_FILE, load_bundle
 from bot.vision.decode import sniff_format
 from bot.vision.faces import default_face_finder
@@ -332,7 +332,7 @@ class TrainingManager:
             "current_accuracy": current_acc,
             "previous_version": current,
         }
-        await self.storage.models.register(
+        await self.storage.model_versions.register(
             version,
             str(self.models.bundle_path(version)),
             labels=list(info.get("labels", [])),
@@ -342,7 +342,7 @@ class TrainingManager:
         if not promote:
             return TrainingOutcome(False, reason, version, metrics)
         await asyncio.to_thread(self.models.promote, version)
-        await self.storage.models.activate(version)
+        await self.storage.model_versions.activate(version)
         return TrainingOutcome(True, f"Model {version} is now serving: {reason}.", version, metrics)
 
     async def _run_trainer(self, data: Path, out: Path, progress: Progress) -> None:
@@ -394,7 +394,7 @@ class TrainingManager:
 
     async def rollback(self) -> str:
         """Serve the previously promoted model again; returns its version."""
-        previous = await self.storage.models.previous()
+        previous = await self.storage.model_versions.previous()
         version = previous.version if previous else None
         if version is None:
             current = self.models.current_version()
@@ -411,8 +411,8 @@ class TrainingManager:
                 f"Model {version} is damaged, so I did not go back to it; "
                 f"model {serving} keeps serving. ({problem})"
             ) from exc
-        if await self.storage.models.get(version) is not None:
-            await self.storage.models.activate(version)
+        if await self.storage.model_versions.get(version) is not None:
+            await self.storage.model_versions.activate(version)
         return version
 
     async def export_zip(self) -> bytes:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from bot.config import Settings
 from bot.storage.db import create_engine
-from bot.storage.models import Base, UTCDateTime
+from bot.storage.schema import Base, UTCDateTime
 
 config = context.config
 if config.config_file_name is not None:

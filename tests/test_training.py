@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.errors import TrainingError
 from bot.models import ModelStore
 from bot.storage.db import Storage
-from bot.storage.models import RunStatus
+from bot.storage.schema import RunStatus
 from bot.training import (
     LOCK_NAME,
     TrainingBusyError,
@@ -199,8 +199,10 @@ async def test_a_better_candidate_is_promoted_then_rolled_back(
     storage: Storage, store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_bundle(store, "20200101-old")
-    await storage.models.register("20200101-old", "x", labels=LABELS, metrics={}, training_size=1)
-    await storage.models.activate("20200101-old")
+    await storage.model_versions.register(
+        "20200101-old", "x", labels=LABELS, metrics={}, training_size=1
+    )
+    await storage.model_versions.activate("20200101-old")
     store.promote("20200101-old")
     await add_examples(storage)
     monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: 1.0)
@@ -220,7 +222,7 @@ async def test_a_better_candidate_is_promoted_then_rolled_back(
 
     assert await trainer.rollback() == "20200101-old"
     assert store.current_version() == "20200101-old"
-    active = await storage.models.active()
+    active = await storage.model_versions.active()
     assert active is not None and active.version == "20200101-old"
 
 

@@ -21,7 +21,7 @@ from discord.ext import commands
 from sqlalchemy import exc as sa_exc
 
 from bot.errors import BotError
-from bot.storage.models import normalise_name
+from bot.storage.schema import normalise_name
 from bot.storage.votes import VoteOutcome, VoteStatus
 from bot.vision.recognizer import Recognition
 

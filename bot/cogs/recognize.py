@@ -23,7 +23,7 @@ from bot.presenters import answer_embed, error_embed
 from bot.service import Answer
 from bot.storage.guilds import GuildConfig
 from bot.storage.images import FaceRecord, LabelScore, RecordedImage
-from bot.storage.models import DEFAULT_LABELS_SHOWN
+from bot.storage.schema import DEFAULT_LABELS_SHOWN
 from bot.typing_indicator import TypingIndicator
 from bot.vision.recognizer import Recognition
 

@@ -1,19 +1,15 @@
 """SQLAlchemy models and repositories; knows nothing of Discord (ids come in as ints)."""
 
 from bot.storage.characters import CharacterInfo, CharacterRepo
-from bot.storage.dataset import TrainingExampleRepo
 from bot.storage.db import Storage, create_engine, session_factory, upgrade_to_head
+from bot.storage.examples import TrainingExampleRepo
 from bot.storage.guilds import GuildConfig, GuildSettingsRepo
 from bot.storage.images import FaceRecord, ImageRepo, LabelScore, RecordedImage, StoredFace
 from bot.storage.locks import LockRepo
-from bot.storage.models import ExampleSource, RunStatus, VoteStatus, normalise_name
+from bot.storage.model_versions import ModelVersionInfo, ModelVersionRepo
+from bot.storage.runs import TrainingRunInfo, TrainingRunRepo
+from bot.storage.schema import ExampleSource, RunStatus, VoteStatus, normalise_name
 from bot.storage.stats import Stats, StatsRepo
-from bot.storage.training import (
-    ModelVersionInfo,
-    ModelVersionRepo,
-    TrainingRunInfo,
-    TrainingRunRepo,
-)
 from bot.storage.users import UserData, UserDataRepo
 from bot.storage.votes import HeldVote, VoteOutcome, VoteRepo
 

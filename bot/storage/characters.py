@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage._sql import Sessions, insert, reading, writing
-from bot.storage.models import Character, normalise_name
+from bot.storage.schema import Character, normalise_name
 
 
 @dataclass(frozen=True)

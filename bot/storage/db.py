@@ -19,12 +19,13 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from bot.storage._sql import WRITE_OPTION, Sessions
 from bot.storage.characters import CharacterRepo
-from bot.storage.dataset import TrainingExampleRepo
+from bot.storage.examples import TrainingExampleRepo
 from bot.storage.guilds import GuildSettingsRepo
 from bot.storage.images import ImageRepo
 from bot.storage.locks import LockRepo
+from bot.storage.model_versions import ModelVersionRepo
+from bot.storage.runs import TrainingRunRepo
 from bot.storage.stats import StatsRepo
-from bot.storage.training import ModelVersionRepo, TrainingRunRepo
 from bot.storage.users import UserDataRepo
 from bot.storage.votes import VoteRepo
 
@@ -134,7 +135,7 @@ class Storage:
         self.votes = VoteRepo(sessions)
         self.examples = TrainingExampleRepo(sessions)
         self.users = UserDataRepo(sessions)
-        self.models = ModelVersionRepo(sessions)
+        self.model_versions = ModelVersionRepo(sessions)
         self.runs = TrainingRunRepo(sessions)
         self.locks = LockRepo(sessions)
         self.stats = StatsRepo(sessions)

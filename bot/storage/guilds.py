@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage._sql import Sessions, insert, reading, rowcount, writing
-from bot.storage.models import (
+from bot.storage.schema import (
     DEFAULT_AUTO_REPLY,
     DEFAULT_LABELS_SHOWN,
     DEFAULT_VOTES_NEEDED,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from bot.storage._sql import Sessions, dialect_insert, reading, writing
-from bot.storage.models import Face, Image, Prediction, normalise_name
+from bot.storage.schema import Face, Image, Prediction, normalise_name
 
 
 @dataclass(frozen=True)

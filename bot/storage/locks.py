@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import delete, or_
 
 from bot.storage._sql import Sessions, insert, rowcount, writing
-from bot.storage.models import Lock, utcnow
+from bot.storage.schema import Lock, utcnow
 
 
 class LockRepo:

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import QueryableAttribute
 
 from bot.storage._sql import Sessions, reading
-from bot.storage.models import (
+from bot.storage.schema import (
     Character,
     Face,
     Image,

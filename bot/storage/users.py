@@ -10,7 +10,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from bot.storage._sql import Sessions, reading, rowcount, writing
 from bot.storage.guilds import votes_needed
-from bot.storage.models import (
+from bot.storage.schema import (
     Character,
     ExampleSource,
     Face,

@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import StorageError
 from bot.storage._sql import Sessions, reading, rowcount, writing
-from bot.storage.dataset import accept_face, accepted_label
+from bot.storage.examples import accept_face, accepted_label
 from bot.storage.guilds import votes_needed
 from bot.storage.images import TopPrediction, top_prediction
-from bot.storage.models import (
+from bot.storage.schema import (
     ExampleSource,
     Face,
     Image,

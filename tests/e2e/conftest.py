@@ -36,7 +36,7 @@ class RunningAnimeBot:
     recognition: RecognitionService
 
     async def count(self, table: Any) -> int:
-        """Rows in ``table`` (an ORM class from ``bot.storage.models``)."""
+        """Rows in ``table`` (an ORM class from ``bot.storage.schema``)."""
         async with self.storage.engine.connect() as connection:
             return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
 

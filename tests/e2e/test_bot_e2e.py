@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bot.cogs.admin import crop_main_face
 from bot.service import NoModelError
-from bot.storage.models import Face, Image, Prediction, TrainingRun, Vote
+from bot.storage.schema import Face, Image, Prediction, TrainingRun, Vote
 from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle
 from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import AttachmentSpec, BotMessage, FakeDiscord, StandardGuild

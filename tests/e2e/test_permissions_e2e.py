@@ -14,7 +14,7 @@ import pytest
 from discord import app_commands
 from sqlalchemy import select
 
-from bot.storage.models import Base
+from bot.storage.schema import Base
 from tests.e2e.bundle import face_png
 from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import FakeChannel, FakeDiscord, FakeMember, StandardGuild

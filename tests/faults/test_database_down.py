@@ -12,7 +12,7 @@ import pytest
 
 from bot.cogs.corrections import NOT_SAVED
 from bot.presenters import NOT_RECORDED
-from bot.storage.models import Image, Vote
+from bot.storage.schema import Image, Vote
 from tests.e2e.bundle import face_png
 from tests.e2e.conftest import Launch
 from tests.e2e.test_bot_e2e import LABELS, assert_answer_names_a_character

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage.models import Image
+from bot.storage.schema import Image
 from tests.e2e.bundle import E2E_CHARACTERS, face_png
 from tests.e2e.conftest import Launch
 from tests.e2e.test_bot_e2e import assert_answer_names_a_character

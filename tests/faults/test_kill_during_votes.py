@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.storage.db import Storage
-from bot.storage.models import TrainingExample, Vote
+from bot.storage.schema import TrainingExample, Vote
 from tests.postgres import PostgresServer
 from tests.storage.helpers import record_face
 

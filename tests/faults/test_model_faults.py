@@ -31,7 +31,7 @@ from bot.errors import BundleError, TrainingError
 from bot.models import POINTER, ModelStore, check_runnable
 from bot.service import RecognitionService
 from bot.storage.db import Storage
-from bot.storage.models import RunStatus
+from bot.storage.schema import RunStatus
 from bot.training import LOCK_NAME, TrainingManager, is_validation
 from bot.vision import bundle as bundle_module
 from bot.vision.bundle import INFO_FILE, LABELS_FILE, MODEL_FILE, load_bundle, write_bundle
@@ -397,8 +397,10 @@ async def test_rollback_to_a_damaged_bundle_is_refused_and_the_admin_told(
     tmp_path: Path,
 ) -> None:
     for version in (broken, serving):  # the damaged one served before the current one
-        await storage.models.register(version, "x", labels=LABELS, metrics={}, training_size=1)
-        await storage.models.activate(version)
+        await storage.model_versions.register(
+            version, "x", labels=LABELS, metrics={}, training_size=1
+        )
+        await storage.model_versions.activate(version)
     cog = admin_cog(storage, store)
     interaction = fake_interaction(permissions=discord.Permissions(manage_guild=True))
 
@@ -411,7 +413,7 @@ async def test_rollback_to_a_damaged_bundle_is_refused_and_the_admin_told(
     assert f"model {serving} keeps serving" in shown
     assert str(tmp_path) not in shown
     assert store.current_version() == serving
-    active = await storage.models.active()
+    active = await storage.model_versions.active()
     assert active is not None and active.version == serving
     await assert_still_serving(service, serving)
 

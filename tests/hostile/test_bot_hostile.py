@@ -23,7 +23,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from bot.fetch import FetchPolicy, GuardedConnector, ImageFetcher
-from bot.storage.models import Image, TrainingExample
+from bot.storage.schema import Image, TrainingExample
 from tests.e2e.bundle import face_png
 from tests.e2e.conftest import RunningAnimeBot
 from tests.fake_discord import AttachmentSpec, BotMessage, FakeDiscord, StandardGuild

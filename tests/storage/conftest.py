@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage import Storage, create_engine, upgrade_to_head
-from bot.storage.models import Base
+from bot.storage.schema import Base
 from tests.postgres import PostgresServer
 
 BACKENDS = ["sqlite", "postgresql"]

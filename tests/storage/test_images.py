@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.storage import RecordedImage, Storage
-from bot.storage.models import Face, Image, Prediction
+from bot.storage.schema import Face, Image, Prediction
 from tests.storage.helpers import GUILD, face_record, record_image
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 
 from bot.storage import create_engine, upgrade_to_head
 from bot.storage.db import alembic_config
-from bot.storage.models import Base
+from bot.storage.schema import Base
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

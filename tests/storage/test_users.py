@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.storage import Storage, UserData
-from bot.storage.models import Character, Vote
+from bot.storage.schema import Character, Vote
 from tests.storage.helpers import GUILD, png, record_face
 
 ALICE, BOB, CAROL = 11, 12, 13

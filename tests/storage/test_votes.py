@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.errors import StorageError
 from bot.storage import Storage, VoteStatus
-from bot.storage.models import TrainingExample, Vote
+from bot.storage.schema import TrainingExample, Vote
 from tests.storage.helpers import GUILD, record_face
 
 

@@ -1,4 +1,4 @@
-"""Model versions (which bundle serves) and training runs (who retrained, and how it went)."""
+"""Model versions: which bundle serves, and what ``/rollback`` returns to."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from sqlalchemy import select, update
 
 from bot.errors import StorageError
 from bot.storage._sql import Sessions, insert, reading, writing
-from bot.storage.models import ModelVersion, RunStatus, TrainingRun, utcnow
-
-FINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.REJECTED})
+from bot.storage.schema import ModelVersion, utcnow
 
 
 @dataclass(frozen=True)
@@ -41,36 +39,6 @@ class ModelVersionInfo:
             is_active=row.is_active,
             created_at=row.created_at,
             promoted_at=row.promoted_at,
-        )
-
-
-@dataclass(frozen=True)
-class TrainingRunInfo:
-    """One training run."""
-
-    id: int
-    guild_id: int | None
-    requested_by: int | None
-    status: RunStatus
-    started_at: datetime
-    finished_at: datetime | None
-    message: str | None
-    candidate_version: str | None
-    metrics: dict[str, Any] | None
-
-    @classmethod
-    def of(cls, row: TrainingRun) -> TrainingRunInfo:
-        """The value of a ``training_runs`` row."""
-        return cls(
-            id=row.id,
-            guild_id=row.guild_id,
-            requested_by=row.requested_by,
-            status=row.status,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            message=row.message,
-            candidate_version=row.candidate_version,
-            metrics=row.metrics,
         )
 
 
@@ -155,58 +123,3 @@ class ModelVersionRepo:
         async with reading(self._sessions) as session:
             row = await session.scalar(select(ModelVersion).where(ModelVersion.version == version))
             return None if row is None else ModelVersionInfo.of(row)
-
-
-class TrainingRunRepo:
-    """Records training runs from start to finish."""
-
-    def __init__(self, sessions: Sessions) -> None:
-        self._sessions = sessions
-
-    async def start(self, guild_id: int | None, requested_by: int | None) -> int:
-        """Record that a training run started now; returns its id."""
-        async with writing(self._sessions) as session:
-            row = TrainingRun(
-                guild_id=guild_id, requested_by=requested_by, status=RunStatus.RUNNING
-            )
-            session.add(row)
-            await session.flush()
-            return row.id
-
-    async def finish(
-        self,
-        run_id: int,
-        status: RunStatus,
-        *,
-        message: str | None = None,
-        candidate_version: str | None = None,
-        metrics: dict[str, Any] | None = None,
-    ) -> TrainingRunInfo:
-        """Record how run ``run_id`` ended (succeeded, failed or rejected)."""
-        if status not in FINAL_STATUSES:
-            raise ValueError(f"a finished run cannot be {status.value!r}")
-        async with writing(self._sessions) as session:
-            row = await session.get(TrainingRun, run_id)
-            if row is None:
-                raise StorageError(f"there is no training run {run_id}")
-            row.status = status
-            row.finished_at = utcnow()
-            row.message = message
-            row.candidate_version = candidate_version
-            row.metrics = metrics
-            await session.flush()
-            return TrainingRunInfo.of(row)
-
-    async def get(self, run_id: int) -> TrainingRunInfo | None:
-        """The run ``run_id``, or None."""
-        async with reading(self._sessions) as session:
-            row = await session.get(TrainingRun, run_id)
-            return None if row is None else TrainingRunInfo.of(row)
-
-    async def latest(self) -> TrainingRunInfo | None:
-        """The most recently started run, or None."""
-        async with reading(self._sessions) as session:
-            row = await session.scalar(
-                select(TrainingRun).order_by(TrainingRun.started_at.desc(), TrainingRun.id.desc())
-            )
-            return None if row is None else TrainingRunInfo.of(row)

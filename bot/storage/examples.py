@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage._sql import Sessions, reading, writing
 from bot.storage.characters import character_id
-from bot.storage.models import Character, ExampleSource, Face, Image, TrainingExample
+from bot.storage.schema import Character, ExampleSource, Face, Image, TrainingExample
 
 
 async def accepted_label(session: AsyncSession, face_id: int) -> str | None:

@@ -1,4 +1,4 @@
-"""Model versions (exactly one active, rollback target) and training runs."""
+"""Model versions: exactly one active, and the rollback target."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.errors import StorageError
-from bot.storage import ModelVersionInfo, RunStatus, Storage
-from bot.storage.models import ModelVersion
+from bot.storage import ModelVersionInfo, Storage
+from bot.storage.schema import ModelVersion
 
 
 async def register(storage: Storage, version: str) -> ModelVersionInfo:
-    return await storage.models.register(
+    return await storage.model_versions.register(
         version,
         f"/models/{version}",
         labels=["hoshizora rin", "nishikino maki"],
@@ -34,8 +34,8 @@ async def test_registered_versions_are_inactive_until_activated(storage: Storage
     assert not info.is_active
     assert info.labels == ("hoshizora rin", "nishikino maki")
     assert info.metrics == {"accuracy": 0.9}
-    assert await storage.models.active() is None
-    assert await storage.models.get("v1") == info
+    assert await storage.model_versions.active() is None
+    assert await storage.model_versions.get("v1") == info
 
 
 async def test_registering_a_version_twice_is_refused(storage: Storage) -> None:
@@ -50,9 +50,9 @@ async def test_activate_keeps_exactly_one_version_active(storage: Storage) -> No
         await register(storage, version)
 
     for version in ("v1", "v2", "v3", "v2"):
-        activated = await storage.models.activate(version)
+        activated = await storage.model_versions.activate(version)
         assert activated.is_active
-        active = await storage.models.active()
+        active = await storage.model_versions.active()
         assert active is not None and active.version == version
         assert await active_count(storage) == 1
 
@@ -61,7 +61,7 @@ async def test_concurrent_activations_leave_one_active(storage: Storage) -> None
     for version in ("v1", "v2", "v3", "v4"):
         await register(storage, version)
 
-    await asyncio.gather(*(storage.models.activate(v) for v in ("v1", "v2", "v3", "v4")))
+    await asyncio.gather(*(storage.model_versions.activate(v) for v in ("v1", "v2", "v3", "v4")))
 
     assert await active_count(storage) == 1
 
@@ -69,50 +69,24 @@ async def test_concurrent_activations_leave_one_active(storage: Storage) -> None
 async def test_previous_is_the_version_that_served_before(storage: Storage) -> None:
     for version in ("v1", "v2", "v3"):
         await register(storage, version)
-    assert await storage.models.previous() is None
+    assert await storage.model_versions.previous() is None
 
-    await storage.models.activate("v1")
-    assert await storage.models.previous() is None
-    await storage.models.activate("v2")
-    previous = await storage.models.previous()
+    await storage.model_versions.activate("v1")
+    assert await storage.model_versions.previous() is None
+    await storage.model_versions.activate("v2")
+    previous = await storage.model_versions.previous()
     assert previous is not None and previous.version == "v1"
 
-    await storage.models.activate("v1")  # a rollback
-    previous = await storage.models.previous()
+    await storage.model_versions.activate("v1")  # a rollback
+    previous = await storage.model_versions.previous()
     assert previous is not None and previous.version == "v2"
 
 
 async def test_activating_an_unknown_version_is_refused(storage: Storage) -> None:
     await register(storage, "v1")
-    await storage.models.activate("v1")
+    await storage.model_versions.activate("v1")
 
     with pytest.raises(StorageError, match="no model version"):
-        await storage.models.activate("v9")
-    active = await storage.models.active()
+        await storage.model_versions.activate("v9")
+    active = await storage.model_versions.active()
     assert active is not None and active.version == "v1"
-
-
-async def test_a_training_run_from_start_to_finish(storage: Storage) -> None:
-    run_id = await storage.runs.start(guild_id=1, requested_by=2)
-    started = await storage.runs.get(run_id)
-    assert started is not None and started.status is RunStatus.RUNNING
-
-    finished = await storage.runs.finish(
-        run_id,
-        RunStatus.REJECTED,
-        message="the candidate is worse",
-        candidate_version="v2",
-        metrics={"accuracy": 0.5},
-    )
-
-    assert finished.status is RunStatus.REJECTED
-    assert finished.finished_at is not None and finished.finished_at >= finished.started_at
-    assert (finished.candidate_version, finished.metrics) == ("v2", {"accuracy": 0.5})
-    assert await storage.runs.latest() == finished
-
-
-async def test_a_run_cannot_finish_as_running(storage: Storage) -> None:
-    run_id = await storage.runs.start(guild_id=None, requested_by=None)
-
-    with pytest.raises(ValueError, match="finished run"):
-        await storage.runs.finish(run_id, RunStatus.RUNNING)
