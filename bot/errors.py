@@ -48,5 +48,27 @@ class StorageError(BotError):
     """The database could not complete an operation."""
 
 
+class DatabaseUnavailableError(StorageError):
+    """The database did not answer or failed (raised by the storage layer for any driver or
+    connection failure; callers never look at the driver's exceptions themselves)."""
+
+
+class InvalidNameError(BotError):
+    """A character name is empty, too long or has characters a name cannot have."""
+
+
+class NoModelError(BotError):
+    """No model has been trained yet."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "I have no model yet: a moderator can `/teach` characters and then `/retrain`."
+        )
+
+
 class TrainingError(BotError):
     """Training could not produce a model bundle."""
+
+
+class TrainingBusyError(TrainingError):
+    """A training of the same server is already running (or waiting for its turn)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bot.errors import BotError, BusyError
+from bot.errors import BotError, BusyError, NoModelError
 from bot.models import ModelStore, check_runnable
 from bot.vision.bundle import ModelBundle
 from bot.vision.crop import crop_face
@@ -61,15 +61,6 @@ def share_cores_between(workers: int) -> None:
     it. The setting is process-wide.
     """
     cv2.setNumThreads(max(1, usable_cores() // max(1, workers)))
-
-
-class NoModelError(BotError):
-    """No model has been trained yet."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "I have no model yet: a moderator can `/teach` characters and then `/retrain`."
-        )
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.errors import BotError, BundleError, TrainingError
+from bot.errors import BotError, BundleError, TrainingBusyError, TrainingError
 from bot.models import ModelStore, check_runnable
+from bot.names import folder_name, normalise_name
 from bot.storage.db import Storage
 from bot.storage.schema import RunStatus
 from bot.vision.bundle import INFO_FILE, load_bundle
@@ -56,10 +57,6 @@ Progress = Callable[[str], Awaitable[None]]
 Example = tuple[str, bytes]
 
 
-class TrainingBusyError(TrainingError):
-    """Another training holds the lock."""
-
-
 def picture_suffix(data: bytes) -> str:
     """The file name ending for stored picture bytes (crops are JPEG; older ones PNG)."""
     return {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}.get(
@@ -70,12 +67,6 @@ def picture_suffix(data: bytes) -> str:
 def is_validation(png: bytes) -> bool:
     """Whether an example belongs to the fixed validation set (one fifth, by content hash)."""
     return int.from_bytes(hashlib.sha256(png).digest()[:8], "big") % VALIDATION_MODULUS == 0
-
-
-def folder_name(label: str) -> str:
-    """The trainer's folder for ``label``: spaces as underscores, no path separators."""
-    name = label.replace(" ", "_").replace("/", "_").replace("\\", "_")
-    return name.lstrip(".") or "_"
 
 
 @dataclass(frozen=True)
@@ -167,7 +158,7 @@ def evaluate(bundle_path: Path, validation: list[Example], cascade_path: Path | 
             faces = recognizer.recognize_bytes(png).faces
         except BotError:
             continue
-        if faces and faces[0].prediction.best.label.replace("_", " ").lower() == label:
+        if faces and normalise_name(faces[0].prediction.best.label) == normalise_name(label):
             right += 1
     return right / len(validation)
 

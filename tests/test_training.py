@@ -13,13 +13,12 @@ import pytest
 
 from bot import training
 from bot.config import Settings
-from bot.errors import TrainingError
+from bot.errors import TrainingBusyError, TrainingError
 from bot.models import ModelStore
 from bot.storage.db import Storage
 from bot.storage.schema import RunStatus
 from bot.training import (
     LOCK_NAME,
-    TrainingBusyError,
     TrainingManager,
     is_validation,
     should_promote,

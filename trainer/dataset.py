@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bot.errors import ImageError, TrainingError
+from bot.errors import ImageError, InvalidNameError, TrainingError
+from bot.names import normalise_name
 from bot.vision.crop import CropSettings, crop_views
 from bot.vision.decode import decode_image
 from bot.vision.faces import FaceFinder
@@ -21,8 +21,12 @@ PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
 
 
 def label_from_folder(name: str) -> str:
-    """The label a folder name stands for: ``Nishikino_Maki`` → ``nishikino maki``."""
-    return re.sub(r"\s+", " ", name.replace("_", " ")).strip().lower()
+    """The label a folder name stands for: ``Nishikino_Maki`` → ``nishikino maki`` (empty for a
+    folder whose name is no usable character name)."""
+    try:
+        return normalise_name(name)
+    except InvalidNameError:
+        return ""
 
 
 @dataclass(frozen=True)

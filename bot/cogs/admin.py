@@ -17,9 +17,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import BotError
+from bot.errors import BotError, NoModelError
+from bot.names import typed_name
 from bot.presenters import percent
-from bot.service import NoModelError, context_crop
+from bot.service import context_crop
 from bot.storage.users import UserData
 from bot.training import TrainingManager
 from bot.vision.crop import CropSettings
@@ -318,9 +319,7 @@ class Admin(commands.Cog):
         image4: discord.Attachment | None = None,
     ) -> None:
         """Store the main face of each picture as a training example of ``character``."""
-        from bot.cogs.corrections import clean_name
-
-        label = clean_name(character)
+        label = typed_name(character)
         await interaction.response.defer(thinking=True, ephemeral=True)
         lines = []
         pictures = [a for a in (image, image2, image3, image4) if a is not None]
@@ -386,8 +385,6 @@ class Admin(commands.Cog):
         self, interaction: discord.Interaction, face: int, label: str | None = None
     ) -> None:
         """Confirm ``label`` (default: the held vote's label) for ``face``."""
-        from bot.cogs.corrections import clean_name
-
         await self._face_in_this_server(interaction, face)
         assert interaction.guild_id is not None
         if label is None:
@@ -400,7 +397,7 @@ class Admin(commands.Cog):
                 raise BotError("Say which name is right: `/review accept face:<id> label:<name>`.")
             label = held.pop()
         outcome = await self.bot.storage.votes.confirm_by_moderator(
-            face, clean_name(label), interaction.user.id
+            face, typed_name(label), interaction.user.id
         )
         await interaction.response.send_message(
             f"Face {face} is now training data for *{outcome.label}*.", ephemeral=True

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
-from sqlalchemy import exc as sa_exc
 
-from bot.errors import BotError
-from bot.storage.schema import normalise_name
+from bot.errors import BotError, DatabaseUnavailableError
+from bot.names import TYPED_NAME_MAX, typed_name
 from bot.storage.votes import VoteOutcome, VoteStatus
 from bot.vision.recognizer import Recognition
 
@@ -36,29 +35,8 @@ MAX_FACES_WITH_CONTROLS = 4  # one menu row each; the fifth row holds the "right
 RATE_LIMIT_VOTES = 10
 RATE_LIMIT_SECONDS = 60.0
 NEW_ACCOUNT_AGE = timedelta(days=7)
-NAME_MAX = 64
-NAME_PUNCTUATION = frozenset(" '-.")
 GENERIC_FAILURE = "Something went wrong on my side; it has been logged."
 NOT_SAVED = "Corrections can't be saved right now, try again later."
-# OperationalError and ConnectionError are among these.
-DATABASE_DOWN = (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError)
-
-
-class InvalidNameError(BotError):
-    """A typed character name is empty, too long or has characters a name cannot have."""
-
-
-def clean_name(raw: str) -> str:
-    """A typed name checked (1–64 characters: letters, digits, spaces, ' - .) and normalised."""
-    name = raw.strip()
-    if not 1 <= len(name) <= NAME_MAX:
-        raise InvalidNameError(f"A name has 1 to {NAME_MAX} characters.")
-    if not all(ch.isalnum() or ch in NAME_PUNCTUATION for ch in name):
-        raise InvalidNameError("A name may only have letters, digits, spaces and ' - .")
-    try:
-        return normalise_name(name)
-    except ValueError as exc:
-        raise InvalidNameError(f"That is not a name I can store: {exc}.") from exc
 
 
 def menu_labels(recognition_labels: list[str], known: list[str]) -> list[str]:
@@ -95,17 +73,12 @@ def _corrections(interaction: discord.Interaction) -> Corrections:
     return cog
 
 
-def database_down(exc: BaseException) -> bool:
-    """Whether ``exc`` is the database failing (directly, or as the ``StorageError`` it caused)."""
-    return isinstance(exc, DATABASE_DOWN) or isinstance(exc.__cause__, DATABASE_DOWN)
-
-
 async def _guarded(interaction: discord.Interaction, coro: Any) -> None:
     """Await ``coro``; a database failure, a BotError or anything else becomes a short reply."""
     try:
         await coro
     except Exception as exc:
-        if database_down(exc):
+        if isinstance(exc, DatabaseUnavailableError):
             log.warning("correction refused: the database is unavailable (%s)", exc)
             await reply(interaction, NOT_SAVED)
         elif isinstance(exc, BotError):
@@ -119,7 +92,7 @@ class NameModal(discord.ui.Modal, title="Who is it?"):
     """Asks for a character's name when the menu does not list it."""
 
     name: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
-        label="Character name", placeholder="e.g. Nishikino Maki", max_length=NAME_MAX
+        label="Character name", placeholder="e.g. Nishikino Maki", max_length=TYPED_NAME_MAX
     )
 
     def __init__(self, face_id: int) -> None:
@@ -130,7 +103,7 @@ class NameModal(discord.ui.Modal, title="Who is it?"):
         """Check the name and vote for it."""
 
         async def vote() -> None:
-            label = clean_name(self.name.value)
+            label = typed_name(self.name.value)
             await _corrections(interaction).vote(interaction, self.face_id, label, False)
 
         await _guarded(interaction, vote())

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import discord
 from discord import app_commands
 from discord.ext import commands
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import BotError, BusyError, FetchError, StorageError
 from bot.presenters import answer_embed, error_embed
@@ -40,8 +39,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 MESSAGE_LINK = re.compile(
     r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)"
 )
-# The repositories turn driver failures into StorageError; the rest is belt and braces.
-STORAGE_FAILURES = (StorageError, SQLAlchemyError, OSError)
 
 
 def picture_urls(message: discord.Message) -> list[str]:
@@ -106,7 +103,7 @@ class Recognize(commands.Cog):
     async def _read_config(self, guild_id: int) -> GuildConfig | None:
         try:
             config = await self.bot.storage.guilds.get(guild_id)
-        except STORAGE_FAILURES as exc:
+        except StorageError as exc:
             log.warning(
                 "settings of server %s unavailable (%s): using %s",
                 guild_id,
@@ -218,7 +215,7 @@ class Recognize(commands.Cog):
                 model_version=recognition.model_version,
                 faces=faces,
             )
-        except STORAGE_FAILURES as exc:
+        except StorageError as exc:
             log.warning(
                 "answer to message %s not recorded (%s): it goes out without corrections",
                 message_id,

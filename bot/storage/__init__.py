@@ -8,7 +8,7 @@ from bot.storage.images import FaceRecord, ImageRepo, LabelScore, RecordedImage,
 from bot.storage.locks import LockRepo
 from bot.storage.model_versions import ModelVersionInfo, ModelVersionRepo
 from bot.storage.runs import TrainingRunInfo, TrainingRunRepo
-from bot.storage.schema import ExampleSource, RunStatus, VoteStatus, normalise_name
+from bot.storage.schema import ExampleSource, RunStatus, VoteStatus
 from bot.storage.stats import Stats, StatsRepo
 from bot.storage.users import UserData, UserDataRepo
 from bot.storage.votes import HeldVote, VoteOutcome, VoteRepo
@@ -41,7 +41,6 @@ __all__ = [
     "VoteRepo",
     "VoteStatus",
     "create_engine",
-    "normalise_name",
     "session_factory",
     "upgrade_to_head",
 ]

@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.errors import StorageError
+from bot.errors import DatabaseUnavailableError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ UNAVAILABLE = "The database is not available right now; please try again in a mo
 async def transaction(sessions: Sessions, *, write: bool) -> AsyncIterator[AsyncSession]:
     """One session in one transaction, committed on success and rolled back on error.
 
-    Driver and connection failures become ``StorageError`` with a message fit for users.
+    Driver and connection failures become ``DatabaseUnavailableError`` with a message fit
+    for users.
     """
     try:
         async with sessions() as session, session.begin():
@@ -38,7 +39,7 @@ async def transaction(sessions: Sessions, *, write: bool) -> AsyncIterator[Async
             yield session
     except (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError) as exc:
         log.warning("database operation failed: %s", exc.__class__.__name__, exc_info=True)
-        raise StorageError(UNAVAILABLE) from exc
+        raise DatabaseUnavailableError(UNAVAILABLE) from exc
 
 
 def reading(sessions: Sessions) -> AbstractAsyncContextManager[AsyncSession]:

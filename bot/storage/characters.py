@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.names import normalise_name
 from bot.storage._sql import Sessions, insert, reading, writing
-from bot.storage.schema import Character, normalise_name
+from bot.storage.schema import Character
 
 
 @dataclass(frozen=True)

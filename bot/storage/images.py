@@ -10,8 +10,9 @@ from sqlalchemy import Executable, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from bot.names import normalise_name
 from bot.storage._sql import Sessions, dialect_insert, reading, writing
-from bot.storage.schema import Face, Image, Prediction, normalise_name
+from bot.storage.schema import Face, Image, Prediction
 
 
 @dataclass(frozen=True)

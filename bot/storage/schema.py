@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from bot.names import NAME_LENGTH
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -35,7 +36,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-NAME_LENGTH = 100
 VERSION_LENGTH = 64
 
 # Settings of a server that never changed them.
@@ -47,21 +47,6 @@ DEFAULT_VOTES_NEEDED = 2
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC (the only kind of time stored)."""
     return datetime.now(UTC)
-
-
-def normalise_name(name: str) -> str:
-    """A character's canonical name: NFKC, lower case, underscores as spaces, single spaces.
-
-    ``"  Nishikino_MAKI "`` becomes ``"nishikino maki"``. Raises ``ValueError`` for a
-    name that is empty or longer than ``NAME_LENGTH`` once normalised.
-    """
-    folded = unicodedata.normalize("NFKC", name).replace("_", " ").lower()
-    normalised = " ".join(folded.split())
-    if not normalised:
-        raise ValueError("a character name cannot be empty")
-    if len(normalised) > NAME_LENGTH:
-        raise ValueError(f"a character name has at most {NAME_LENGTH} characters")
-    return normalised
 
 
 class UTCDateTime(TypeDecorator[datetime]):

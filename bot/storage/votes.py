@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import StorageError
+from bot.names import normalise_name
 from bot.storage._sql import Sessions, reading, rowcount, writing
 from bot.storage.examples import accept_face, accepted_label
 from bot.storage.guilds import votes_needed
@@ -31,7 +32,6 @@ from bot.storage.schema import (
     Image,
     Vote,
     VoteStatus,
-    normalise_name,
     utcnow,
 )
 

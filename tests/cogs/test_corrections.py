@@ -16,9 +16,7 @@ from bot.cogs.corrections import (
     RATE_LIMIT_VOTES,
     Corrections,
     FixSelect,
-    InvalidNameError,
     RightButton,
-    clean_name,
     menu_labels,
 )
 from bot.errors import BotError
@@ -119,27 +117,6 @@ async def test_a_moderators_correction_is_training_data_at_once(
 async def test_a_vote_on_a_deleted_face_says_so(cog: Corrections) -> None:
     with pytest.raises(BotError, match="no longer stored"):
         await cog.vote(fake_interaction(), 999_999, "nishikino maki", False)
-
-
-@pytest.mark.parametrize(
-    ("typed", "stored"),
-    [
-        ("  Nishikino Maki ", "nishikino maki"),
-        ("Kaname Madoka", "kaname madoka"),
-        ("C.C.", "c.c."),
-        ("Shiro-chan", "shiro-chan"),
-        ("O'Brien", "o'brien"),
-        ("初音ミク", "初音ミク"),
-    ],
-)
-def test_typed_names_are_trimmed_and_normalised(typed: str, stored: str) -> None:
-    assert clean_name(typed) == stored
-
-
-@pytest.mark.parametrize("typed", ["", "   ", "x" * 65, "<@everyone>", "maki/../../etc", "a_b"])
-def test_bad_typed_names_are_refused(typed: str) -> None:
-    with pytest.raises(InvalidNameError):
-        clean_name(typed)
 
 
 def _recognition(*labels: str) -> Recognition:

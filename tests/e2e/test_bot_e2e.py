@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from bot.cogs.admin import crop_main_face
-from bot.service import NoModelError
+from bot.errors import NoModelError
 from bot.storage.schema import Face, Image, Prediction, TrainingRun, Vote
 from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle
 from tests.e2e.conftest import Launch, RunningAnimeBot

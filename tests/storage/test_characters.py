@@ -4,29 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from bot.storage import Storage, normalise_name
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("Nishikino Maki", "nishikino maki"),
-        ("  nishikino   MAKI ", "nishikino maki"),
-        ("nishikino_maki", "nishikino maki"),
-        ("Ｍａｋｉ", "maki"),  # full-width letters
-        ("Hatsune\tMiku", "hatsune miku"),
-    ],
-)
-def test_names_are_normalised(raw: str, expected: str) -> None:
-    assert normalise_name(raw) == expected
-
-
-@pytest.mark.parametrize("raw", ["", "   ", "x" * 101])
-def test_empty_or_overlong_names_are_refused(raw: str) -> None:
-    with pytest.raises(ValueError, match="character name"):
-        normalise_name(raw)
+from bot.storage import Storage
 
 
 async def test_get_or_create_returns_the_same_character_for_the_same_name(

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.storage.db as db
-from bot.errors import StorageError
+from bot.errors import DatabaseUnavailableError
 from bot.storage import Storage, create_engine, upgrade_to_head
 from tests.postgres import PostgresServer, find_bin_dir, start_server, stop_server
 from tests.storage.helpers import GUILD
@@ -61,12 +61,12 @@ async def test_open_migrates_a_new_database(tmp_path: Path) -> None:
         assert await storage.ping()
 
 
-async def test_unreachable_database_raises_a_storage_error() -> None:
+async def test_unreachable_database_raises_database_unavailable() -> None:
     engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     try:
         storage = Storage(engine)
         assert not await storage.ping()
-        with pytest.raises(StorageError, match="not available"):
+        with pytest.raises(DatabaseUnavailableError, match="not available"):
             await storage.guilds.get(1)
     finally:
         await engine.dispose()
@@ -89,7 +89,7 @@ async def test_a_postgres_server_that_never_answers_is_given_up_on_quickly(
     try:
         storage = Storage(engine)
         started = time.monotonic()
-        with pytest.raises(StorageError, match="not available"):
+        with pytest.raises(DatabaseUnavailableError, match="not available"):
             await storage.guilds.get(1)
         waited = time.monotonic() - started
     finally:
@@ -114,7 +114,7 @@ def own_postgres() -> Iterator[PostgresServer]:
     stop_server(server)
 
 
-async def test_postgres_outage_is_a_storage_error_and_the_engine_recovers(
+async def test_postgres_outage_is_database_unavailable_and_the_engine_recovers(
     own_postgres: PostgresServer,
 ) -> None:
     url = own_postgres.url(own_postgres.create_database("bot"))
@@ -125,7 +125,7 @@ async def test_postgres_outage_is_a_storage_error_and_the_engine_recovers(
         await storage.guilds.update(GUILD, votes_needed=4)
 
         await asyncio.to_thread(own_postgres.stop)
-        with pytest.raises(StorageError, match="not available"):
+        with pytest.raises(DatabaseUnavailableError, match="not available"):
             await storage.guilds.get(GUILD)
         assert not await storage.ping()
 
