@@ -16,31 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from bot.errors import BotError, BusyError, NoModelError
 from bot.models import ModelStore, check_runnable
 from bot.vision.bundle import ModelBundle
-from bot.vision.crop import crop_face
-from bot.vision.decode import DecodeLimits, decode_image, encode_jpeg
+from bot.vision.crop import context_crop
+from bot.vision.decode import DecodeLimits, decode_image
+from bot.vision.draw import SURE, UNSURE, numbered_faces
 from bot.vision.faces import default_face_finder
-from bot.vision.geometry import Box
 from bot.vision.recognizer import Recognition, Recognizer
 
 log = logging.getLogger(__name__)
-
-ANNOTATED_SIDE = 1024
-CONTEXT_MARGIN = 2.0
-CONTEXT_SIZE = 320
-CONTEXT_QUALITY = 95
-
-
-def context_crop(pixels: np.ndarray, box: Box, lift: float) -> bytes:
-    """The picture stored for a face so it can become training data: a wide crop (the trainer
-    finds the face in it again), as a quality-95 JPEG — about 1 ms to encode where PNG took
-    11 ms on the recognition workers, and a fifth of the bytes."""
-    crop = crop_face(pixels, box, CONTEXT_MARGIN, lift, CONTEXT_SIZE)
-    return encode_jpeg(crop, quality=CONTEXT_QUALITY)
 
 
 def usable_cores() -> int:
@@ -71,31 +57,6 @@ class Answer:
     sha256: str
     annotated_jpeg: bytes | None
     context_pngs: tuple[bytes, ...]
-
-
-def annotate(pixels: np.ndarray, recognition: Recognition, scale: float) -> bytes:
-    """The picture with a numbered box on every face (for replies about several faces)."""
-    image, factor = pixels, 1.0
-    longest = max(pixels.shape[:2])
-    if longest > ANNOTATED_SIDE:
-        factor = ANNOTATED_SIDE / longest
-        image = cv2.resize(pixels, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-    else:
-        image = pixels.copy()
-    thickness = max(2, round(max(image.shape[:2]) / 300))
-    for number, face in enumerate(recognition.faces, start=1):
-        box = face.box.scaled(scale * factor)
-        colour = (255, 170, 0) if face.prediction.unsure else (40, 220, 90)
-        cv2.rectangle(image, (box.x, box.y), (box.x + box.w, box.y + box.h), colour, thickness)
-        label = str(number)
-        size = max(0.6, box.w / 150)
-        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, size, thickness)
-        y = max(th + 4, box.y)
-        cv2.rectangle(image, (box.x, y - th - 6), (box.x + tw + 6, y), colour, -1)
-        cv2.putText(
-            image, label, (box.x + 3, y - 4), cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), thickness
-        )
-    return encode_jpeg(image)
 
 
 class Reservation:
@@ -202,7 +163,12 @@ class RecognitionService:
         recognition = recognizer.recognize(decoded, started)
         annotated = None
         if len(recognition.faces) > 1:
-            annotated = annotate(decoded.pixels, recognition, decoded.scale)
+            annotated = numbered_faces(
+                decoded.pixels,
+                [face.box for face in recognition.faces],
+                [UNSURE if face.prediction.unsure else SURE for face in recognition.faces],
+                decoded.scale,
+            )
         contexts = tuple(
             context_crop(
                 decoded.pixels, face.box.scaled(decoded.scale), recognizer.bundle.crop.lift

@@ -20,10 +20,9 @@ from discord.ext import commands
 from bot.errors import BotError, NoModelError
 from bot.names import typed_name
 from bot.presenters import percent
-from bot.service import context_crop
 from bot.storage.users import UserData
 from bot.training import TrainingManager
-from bot.vision.crop import CropSettings
+from bot.vision.crop import CropSettings, context_crop
 from bot.vision.decode import decode_image
 from bot.vision.faces import default_face_finder
 

@@ -8,6 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bot.vision.decode import encode_jpeg
 from bot.vision.geometry import Box
 
 
@@ -84,3 +85,16 @@ def crop_face(image: np.ndarray, box: Box, margin: float, lift: float, size: int
             crop, top, size - bottom, left, size - right, cv2.BORDER_REPLICATE
         )
     return np.ascontiguousarray(crop, dtype=np.uint8)
+
+
+CONTEXT_MARGIN = 2.0
+CONTEXT_SIZE = 320
+CONTEXT_QUALITY = 95
+
+
+def context_crop(pixels: np.ndarray, box: Box, lift: float) -> bytes:
+    """The picture stored for a face so it can become training data: a wide crop (the trainer
+    finds the face in it again), as a quality-95 JPEG — about 1 ms to encode where PNG took
+    11 ms on the recognition workers, and a fifth of the bytes."""
+    crop = crop_face(pixels, box, CONTEXT_MARGIN, lift, CONTEXT_SIZE)
+    return encode_jpeg(crop, quality=CONTEXT_QUALITY)

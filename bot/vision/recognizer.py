@@ -15,6 +15,9 @@ from bot.vision.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, decode
 from bot.vision.faces import FaceFinder, default_face_finder
 from bot.vision.geometry import Box
 
+UNDETECTED = frozenset({"none", "fallback"})
+"""Detector names of a box that stands in for a face no detector found."""
+
 
 @dataclass(frozen=True)
 class FaceResult:
@@ -28,6 +31,12 @@ class FaceResult:
     detector: str
     prediction: Prediction
     views: np.ndarray
+
+    @property
+    def is_detected(self) -> bool:
+        """True when a face detector found this face; False for the stand-in box used when
+        none did (the whole picture or a portrait guess), which is never stored or corrected."""
+        return self.detector not in UNDETECTED
 
     def to_json(self) -> dict[str, object]:
         """The ``faces`` item of ``classify --json``."""
@@ -48,6 +57,11 @@ class Recognition:
     height: int
     seconds: float
     model_version: str
+
+    @property
+    def detected_faces(self) -> tuple[FaceResult, ...]:
+        """The faces a detector found, main subject first (no stand-in box)."""
+        return tuple(face for face in self.faces if face.is_detected)
 
 
 class Recognizer:

@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.vision.crop import CropSettings, crop_face, crop_region, crop_views
+from bot.vision.crop import (
+    CONTEXT_SIZE,
+    CropSettings,
+    context_crop,
+    crop_face,
+    crop_region,
+    crop_views,
+)
+from bot.vision.decode import decode_image
 from bot.vision.geometry import Box
 
 
@@ -132,3 +140,19 @@ def test_crop_settings_round_trip_through_a_dict() -> None:
 def test_crop_settings_refuse_margins_that_are_not_positive(margins: list[float]) -> None:
     with pytest.raises(ValueError, match="margins must be positive"):
         CropSettings.from_dict({"margins": margins, "lift": 0.1, "size": 224})
+
+
+def test_the_stored_context_crop_is_a_jpeg_twice_the_face() -> None:
+    picture = quadrants(400)
+
+    stored = decode_image(context_crop(picture, Box(150, 150, 100, 100), lift=0.0))
+
+    assert stored.original_size == (CONTEXT_SIZE, CONTEXT_SIZE)
+    # Twice the face box around its centre reaches every quadrant of the picture.
+    corners = stored.pixels[[10, 10, -10, -10], [10, -10, 10, -10]]
+    assert [tuple(int(v) // 64 for v in c) for c in corners] == [
+        (3, 0, 0),
+        (0, 3, 0),
+        (0, 0, 3),
+        (3, 3, 3),
+    ]

@@ -18,10 +18,11 @@ from bot.errors import (
     UnsupportedImageError,
 )
 from bot.vision.bundle import ModelBundle, load_bundle
+from bot.vision.classifier import Prediction
 from bot.vision.decode import DecodeLimits, decode_image
 from bot.vision.faces import Face, FaceFinder
 from bot.vision.geometry import Box
-from bot.vision.recognizer import Recognizer
+from bot.vision.recognizer import FaceResult, Recognition, Recognizer
 from tests.pictures import (
     CHARACTERS,
     TINY_LABELS,
@@ -241,3 +242,31 @@ def test_the_recognizer_still_works_after_bad_input(recognizer: Recognizer) -> N
         recognizer.recognize_bytes(b"")
     pixels = character_picture(CHARACTERS[1], np.random.default_rng(3))
     assert recognizer.recognize_bytes(encode(pixels)).faces[0].prediction.best.label == "char b"
+
+
+@pytest.mark.parametrize(
+    ("detector", "detected"),
+    [
+        ("cascade", True),
+        ("animeface", True),
+        ("cascade+animeface", True),
+        ("cascade-relaxed", True),
+        ("fallback", False),
+        ("none", False),
+    ],
+)
+def test_only_a_detectors_face_counts_as_detected(detector: str, detected: bool) -> None:
+    face = FaceResult(Box(0, 0, 10, 10), detector, Prediction((), True, 0.0), np.zeros(0))
+
+    assert face.is_detected is detected
+
+
+def test_detected_faces_leave_out_the_stand_in_box() -> None:
+    def face(detector: str) -> FaceResult:
+        return FaceResult(Box(0, 0, 10, 10), detector, Prediction((), True, 0.0), np.zeros(0))
+
+    found = Recognition((face("cascade"), face("animeface")), 10, 10, 0.0, "v1")
+    blank = Recognition((face("fallback"),), 10, 10, 0.0, "v1")
+
+    assert found.detected_faces == found.faces
+    assert blank.detected_faces == ()
