@@ -24,11 +24,22 @@ from bot.health import Metrics, health_app, render_metrics
 from bot.models import ModelStore, check_runnable
 from bot.service import RecognitionService
 from bot.storage.db import Storage
+from bot.training import TrainingManager
 from bot.vision.faces import default_face_finder
+from bot.voting import Voting
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.errors", "bot.cogs.recognize", "bot.cogs.corrections", "bot.cogs.admin")
+EXTENSIONS = (
+    "bot.cogs.errors",
+    "bot.cogs.recognize",
+    "bot.cogs.corrections",
+    "bot.cogs.models",
+    "bot.cogs.settings",
+    "bot.cogs.review",
+    "bot.cogs.dataset",
+    "bot.cogs.people",
+)
 MODEL_POLL_SECONDS = 5.0
 STOP_GRACE = 8.0
 """On SIGTERM, how long pictures in progress may take before the bot disconnects (Docker
@@ -55,6 +66,8 @@ class AnimeBot(commands.AutoShardedBot):
         fetcher: ImageFetcher,
         recognition: RecognitionService,
         models: ModelStore,
+        training: TrainingManager,
+        voting: Voting,
         metrics: Metrics,
         **options: Any,
     ) -> None:
@@ -74,8 +87,9 @@ class AnimeBot(commands.AutoShardedBot):
         self.fetcher = fetcher
         self.recognition = recognition
         self.models = models
+        self.training = training
+        self.voting = voting
         self.metrics = metrics
-        self.instance_name = f"{socket.gethostname()}:{os.getpid()}"
         self.accepting = True
         """False once the bot is stopping: new pictures get a "restarting" reply."""
         self._answering: dict[asyncio.Task[Any] | None, int] = {}
@@ -151,6 +165,14 @@ class AnimeBot(commands.AutoShardedBot):
         return f"{ids}/{self.shard_count or '?'}"
 
 
+def bot_of(interaction: discord.Interaction) -> AnimeBot:
+    """The bot an interaction came to, with its services (for views, which have no cog)."""
+    client = interaction.client
+    if not isinstance(client, AnimeBot):
+        raise TypeError(f"interaction for {client!r}, not the AnimeBot")
+    return client
+
+
 def point_at_api(settings: Settings) -> None:
     """Use another Discord API base and gateway (a local fake in tests, a proxy in production)."""
     if settings.discord_api_base:
@@ -182,6 +204,11 @@ async def start_health_endpoint(bot: AnimeBot, stack: AsyncExitStack) -> None:
     site = web.TCPSite(runner, bot.settings.http_host, bot.settings.http_port)
     await site.start()
     log.info("health and metrics on http://%s:%d", bot.settings.http_host, bot.settings.http_port)
+
+
+def instance_name() -> str:
+    """``host:pid``: this process among those sharing the database."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def download_policy(settings: Settings) -> FetchPolicy:
@@ -228,6 +255,8 @@ async def build_bot(
         fetcher=ImageFetcher(session, policy),
         recognition=recognition,
         models=models,
+        training=TrainingManager(storage, models, settings, instance=instance_name()),
+        voting=Voting(storage),
         metrics=Metrics(),
         **bot_options,
     )

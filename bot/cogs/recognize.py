@@ -11,7 +11,7 @@ import io
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -24,7 +24,7 @@ from bot.storage.guilds import GuildConfig
 from bot.storage.images import FaceRecord, LabelScore, RecordedImage
 from bot.storage.schema import DEFAULT_LABELS_SHOWN
 from bot.typing_indicator import TypingIndicator
-from bot.vision.recognizer import Recognition
+from bot.views import correction_view
 
 if TYPE_CHECKING:
     from bot.app import AnimeBot
@@ -54,17 +54,6 @@ def picture_urls(message: discord.Message) -> list[str]:
                 urls.append(media.url)
                 break
     return urls[:MAX_PICTURES_PER_MESSAGE]
-
-
-@runtime_checkable
-class CorrectionControls(Protocol):
-    """What the corrections cog offers this one: the controls under an answer."""
-
-    def view_for(
-        self, face_ids: list[int], recognition: Recognition, labels: list[str]
-    ) -> discord.ui.View:
-        """Correction controls for the stored faces of one answer."""
-        ...
 
 
 class Recognize(commands.Cog):
@@ -174,12 +163,9 @@ class Recognize(commands.Cog):
             embed.set_image(url="attachment://faces.jpg")
         if recorded is None:
             return payload
-        corrections = self.bot.get_cog("Corrections")
-        # discord.py loads extensions as fresh module objects, so match by shape, not class.
-        if isinstance(corrections, CorrectionControls):
-            bundle = self.bot.recognition.bundle
-            labels = list(bundle.labels) if bundle else []
-            payload["view"] = corrections.view_for(list(recorded.face_ids), recognition, labels)
+        bundle = self.bot.recognition.bundle
+        labels = list(bundle.labels) if bundle else []
+        payload["view"] = correction_view(recorded.face_ids, recognition.faces, labels)
         return payload
 
     async def _record(

@@ -8,6 +8,8 @@ from typing import Any
 from unittest.mock import create_autospec
 
 import discord
+from discord import app_commands
+from discord.ext import commands
 
 from bot.app import AnimeBot
 from bot.config import Settings
@@ -16,6 +18,8 @@ from bot.health import Metrics
 from bot.models import ModelStore
 from bot.service import RecognitionService
 from bot.storage.db import Storage
+from bot.training import TrainingManager
+from bot.voting import Voting
 
 GUILD = 1000
 OLD_ACCOUNT = datetime(2020, 1, 1, tzinfo=UTC)
@@ -28,7 +32,8 @@ def fake_bot(storage: Storage, model_dir: Path) -> AnimeBot:
     bot.settings = Settings(model_dir=model_dir, database_url="sqlite://")
     bot.models = ModelStore(model_dir)
     bot.metrics = Metrics()
-    bot.instance_name = "test:1"
+    bot.training = TrainingManager(storage, bot.models, bot.settings, instance="test:1")
+    bot.voting = Voting(storage)
     bot.accepting = True
     bot.recognition = create_autospec(RecognitionService, instance=True)
     bot.fetcher = create_autospec(ImageFetcher, instance=True)
@@ -72,3 +77,17 @@ def sent_text(interaction: discord.Interaction) -> str:
             embed = call.kwargs.get("embed")
             return embed.description or embed.title if embed else ""
     raise AssertionError("nothing was sent")
+
+
+def command_of(cog: commands.Cog, name: str) -> app_commands.Command:
+    """The cog's slash command called ``name`` (``"settings show"`` for a subcommand)."""
+    for command in cog.walk_app_commands():
+        if isinstance(command, app_commands.Command) and command.qualified_name == name:
+            return command
+    raise AssertionError(f"{type(cog).__name__} has no command /{name}")
+
+
+async def invoke(cog: commands.Cog, name: str, *args: Any) -> None:
+    """Run the command's body as discord.py would after its checks passed."""
+    callback: Any = command_of(cog, name).callback
+    await callback(cog, *args)

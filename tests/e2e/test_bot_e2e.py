@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
-from bot.cogs.admin import crop_main_face
+from bot.cogs.dataset import crop_main_face
 from bot.errors import NoModelError
 from bot.storage.schema import Face, Image, Prediction, TrainingRun, Vote
 from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.app import MODEL_POLL_SECONDS
-from bot.cogs.admin import crop_main_face
+from bot.cogs.dataset import crop_main_face
 from bot.models import ModelStore
 from bot.storage.db import Storage
 from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cogs.corrections import NOT_SAVED
 from bot.presenters import NOT_RECORDED
 from bot.storage.schema import Image, Vote
+from bot.views import NOT_SAVED
 from tests.e2e.bundle import face_png
 from tests.e2e.conftest import Launch
 from tests.e2e.test_bot_e2e import LABELS, assert_answer_names_a_character
@@ -58,7 +58,7 @@ async def test_recognition_outlives_the_database_and_corrections_resume_without_
     assert any(c.startswith("ok:") for c in before.custom_ids)
 
     await asyncio.to_thread(server.stop)
-    with caplog.at_level(logging.WARNING, logger="bot.cogs"):
+    with caplog.at_level(logging.WARNING, logger="bot"):
         ignored = await fake_discord.post_message(
             unwatched, world.member, attachments=[("face.png", face_png(), "image/png")]
         )
@@ -75,7 +75,7 @@ async def test_recognition_outlives_the_database_and_corrections_resume_without_
     assert ignored.replies == [], "the last settings read still apply: not a watched channel"
     assert refusals == [NOT_SAVED, NOT_SAVED]
     warned = {r.name for r in caplog.records if r.levelno == logging.WARNING}
-    assert {"bot.cogs.recognize", "bot.cogs.corrections"} <= warned
+    assert {"bot.cogs.recognize", "bot.views"} <= warned
 
     await asyncio.to_thread(server.start)
     after = await post_picture(fake_discord, world.channel, world.member)

@@ -24,8 +24,8 @@ from unittest.mock import create_autospec
 import discord
 import pytest
 
-from bot.cogs.admin import Admin
 from bot.cogs.errors import describe
+from bot.cogs.models import Models
 from bot.config import Settings
 from bot.errors import BundleError, TrainingError
 from bot.models import POINTER, ModelStore, check_runnable
@@ -401,7 +401,7 @@ async def test_rollback_to_a_damaged_bundle_is_refused_and_the_admin_told(
             version, "x", labels=LABELS, metrics={}, training_size=1
         )
         await storage.model_versions.activate(version)
-    cog = admin_cog(storage, store)
+    cog = models_cog(storage, store)
     interaction = fake_interaction(permissions=discord.Permissions(manage_guild=True))
 
     with pytest.raises(TrainingError) as refused:
@@ -442,8 +442,8 @@ async def test_retrain_producing_a_broken_model_keeps_the_current_one_and_says_s
     validation: bool,
 ) -> None:
     await add_examples(storage, validation=validation)
-    cog = admin_cog(storage, store)
-    cog.training.python = garbage_model_trainer(tmp_path)
+    cog = models_cog(storage, store)
+    cog.bot.training.python = garbage_model_trainer(tmp_path)
     interaction = fake_interaction(permissions=discord.Permissions(manage_guild=True))
     status = create_autospec(discord.WebhookMessage, instance=True)
     interaction.followup.send.return_value = status  # type: ignore[attr-defined]
@@ -461,14 +461,15 @@ async def test_retrain_producing_a_broken_model_keeps_the_current_one_and_says_s
     await assert_still_serving(service, serving)
 
 
-def admin_cog(storage: Storage, store: ModelStore) -> Admin:
-    """The admin cog on a spec'd bot sharing ``store``'s model directory."""
+def models_cog(storage: Storage, store: ModelStore) -> Models:
+    """The models cog on a spec'd bot sharing ``store``'s model directory."""
     bot = fake_bot(storage, store.root)
     bot.models = store
-    return Admin(bot)
+    bot.training = TrainingManager(storage, store, bot.settings, instance="test:1")
+    return Models(bot)
 
 
-async def invoke(cog: Admin, name: str, *args: Any) -> None:
+async def invoke(cog: Models, name: str, *args: Any) -> None:
     [command] = [c for c in cog.walk_app_commands() if c.qualified_name == name]
     callback: Any = command.callback
     await callback(cog, *args)

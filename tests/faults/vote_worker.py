@@ -1,7 +1,7 @@
-"""A voter process for the SIGKILL test: casts votes through ``Corrections.vote`` (what the
-correction controls call) on the real storage, and prints ``ack <face> <user>`` when a
-vote is acknowledged, that is when the cog sends the voter's ephemeral "thanks", which
-it does only after the vote's transaction committed.
+"""A voter process for the SIGKILL test: casts votes through ``bot.views.answer_vote`` and
+the voting service (what the correction controls call) on the real storage, and prints
+``ack <face> <user>`` when a vote is acknowledged, that is when the voter's ephemeral
+"thanks" is sent, which happens only after the vote's transaction committed.
 
     python -m tests.faults.vote_worker DATABASE_URL PLAN_JSON START
 
@@ -18,12 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest.mock import create_autospec
 
 import discord
 
-from bot.cogs.corrections import Corrections
+from bot.app import AnimeBot
 from bot.health import Metrics
 from bot.storage.db import Storage
+from bot.views import answer_vote, voter_of
+from bot.voting import Voting
 
 GUILD = 1000
 OLD_ACCOUNT = datetime(2020, 1, 1, tzinfo=UTC)
@@ -47,9 +50,10 @@ class AcknowledgingResponse:
         print(f"ack {self.face_id} {self.user_id}", flush=True)
 
 
-def interaction(face_id: int, user_id: int) -> Any:
-    """The parts of a ``discord.Interaction`` that ``Corrections.vote`` reads."""
+def interaction(client: Any, face_id: int, user_id: int) -> Any:
+    """The parts of a ``discord.Interaction`` that the controls read."""
     return SimpleNamespace(
+        client=client,
         user=SimpleNamespace(id=user_id, created_at=OLD_ACCOUNT),
         guild_id=GUILD,
         permissions=discord.Permissions.none(),
@@ -60,10 +64,14 @@ def interaction(face_id: int, user_id: int) -> Any:
 async def cast_votes(url: str, plan: list[list[Any]], start: int) -> None:
     """Cast ``plan[start:]`` one vote after another, as clicks arrive."""
     async with Storage.open(url, migrate=False) as storage:
-        cog = Corrections(SimpleNamespace(storage=storage, metrics=Metrics()))  # type: ignore[arg-type]
+        client = create_autospec(AnimeBot, instance=True)
+        client.voting = Voting(storage)
+        client.metrics = Metrics()
         print("ready", flush=True)
         for face_id, user_id, label in plan[start:]:
-            await cog.vote(interaction(face_id, user_id), face_id, label, False)
+            clicked = interaction(client, face_id, user_id)
+            vote = client.voting.vote(voter_of(clicked), face_id, label, is_confirmation=False)
+            await answer_vote(clicked, vote)
 
 
 def main(argv: list[str]) -> None:

@@ -1,0 +1,119 @@
+"""The model a server's answers come from: ``/retrain``, ``/model`` and ``/rollback``."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.checks import is_manager
+from bot.errors import BotError, NoModelError
+from bot.presenters import percent
+
+if TYPE_CHECKING:
+    from bot.app import AnimeBot
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EDIT_SECONDS = 3.0
+
+
+class Models(commands.Cog):
+    """Training, inspecting and rolling back the serving model."""
+
+    def __init__(self, bot: AnimeBot) -> None:
+        self.bot = bot
+
+    async def _refresh_model(self) -> None:
+        await asyncio.to_thread(self.bot.recognition.refresh)
+
+    @app_commands.command(name="retrain", description="Train a new model on all confirmed data")
+    @is_manager()
+    async def retrain(self, interaction: discord.Interaction) -> None:
+        """Run the trainer, showing progress in one message, and hot-swap the result."""
+        await interaction.response.defer(thinking=True)
+        status = await interaction.followup.send("Preparing the training data…", wait=True)
+        last_edit = 0.0
+
+        async def progress(text: str) -> None:
+            nonlocal last_edit
+            if time.monotonic() - last_edit < PROGRESS_EDIT_SECONDS:
+                return
+            last_edit = time.monotonic()
+            try:
+                await status.edit(content=text)
+            except discord.HTTPException:
+                log.info("could not show training progress", exc_info=True)
+
+        async def finish(text: str) -> None:
+            # The interaction's token (and so the status message) expires after 15 minutes.
+            try:
+                await status.edit(content=text)
+            except discord.HTTPException:
+                if isinstance(interaction.channel, discord.abc.Messageable):
+                    await interaction.channel.send(text)
+
+        try:
+            outcome = await self.bot.training.retrain(
+                interaction.user.id, interaction.guild_id, progress
+            )
+        except BotError as exc:
+            await finish(f"Training stopped. {exc.user_message}")
+            return
+        if outcome.promoted:
+            await self._refresh_model()
+            await finish(f"✅ {outcome.message}")
+        else:
+            await finish(f"Kept the current model: {outcome.message}.")
+
+    @app_commands.command(name="model", description="Show the model that is serving")
+    @is_manager()
+    async def model(self, interaction: discord.Interaction) -> None:
+        """Version, characters, training size and validation metrics, with the confusion matrix."""
+        bundle = self.bot.recognition.bundle
+        if bundle is None:
+            raise NoModelError()
+        info = bundle.info
+        metrics = info.get("metrics", {})
+        training = info.get("training", {})
+        embed = discord.Embed(title=f"Model {bundle.version}", colour=discord.Colour.blurple())
+        names = ", ".join(bundle.labels)
+        embed.add_field(
+            name=f"{len(bundle.labels)} characters",
+            value=names if len(names) <= 1000 else names[:1000] + "…",
+            inline=False,
+        )
+        embed.add_field(name="Training pictures", value=str(training.get("pictures", "?")))
+        if isinstance(metrics.get("top1"), int | float):
+            embed.add_field(name="Cross-validated top-1", value=percent(metrics["top1"]))
+        if created := info.get("created"):
+            embed.set_footer(text=f"created {created}")
+        confusion = bundle.path / "confusion.png"
+        if confusion.is_file():
+            data = await asyncio.to_thread(confusion.read_bytes)
+            embed.set_image(url="attachment://confusion.png")
+            await interaction.response.send_message(
+                embed=embed, file=discord.File(io.BytesIO(data), "confusion.png"), ephemeral=True
+            )
+        else:
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="rollback", description="Serve the previous model again")
+    @is_manager()
+    async def rollback(self, interaction: discord.Interaction) -> None:
+        """Move the model pointer back to the previously promoted bundle."""
+        await interaction.response.defer(thinking=True)
+        version = await self.bot.training.rollback()
+        await self._refresh_model()
+        await interaction.followup.send(f"Model {version} is serving again.")
+
+
+async def setup(bot: AnimeBot) -> None:
+    """Register the cog."""
+    await bot.add_cog(Models(bot))

@@ -1,0 +1,100 @@
+"""``/settings``: how the bot behaves in a server (watched channels, labels shown, votes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.checks import is_manager, server
+
+if TYPE_CHECKING:
+    from bot.app import AnimeBot
+
+MAX_LABELS_SETTING = 10
+MAX_VOTES_SETTING = 10
+
+
+@is_manager()
+class Settings(
+    commands.GroupCog,
+    group_name="settings",
+    group_description="Show or change how the bot behaves in this server",
+):
+    """Reads and changes a server's settings; the recognize cog is told of every change."""
+
+    def __init__(self, bot: AnimeBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="show", description="Show this server's settings")
+    async def show(self, interaction: discord.Interaction) -> None:
+        """The current settings."""
+        await self._show(interaction, "Settings")
+
+    @app_commands.command(name="watch", description="Answer pictures in a channel unasked")
+    async def watch(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        """Add a watched channel."""
+        guild_id = server(interaction)
+        await self.bot.storage.guilds.watch(guild_id, channel.id)
+        await self._changed(interaction, f"Watching {channel.mention}")
+
+    @app_commands.command(name="unwatch", description="Stop answering pictures in a channel")
+    async def unwatch(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        """Remove a watched channel."""
+        guild_id = server(interaction)
+        removed = await self.bot.storage.guilds.unwatch(guild_id, channel.id)
+        title = f"Stopped watching {channel.mention}" if removed else "That channel was not watched"
+        await self._changed(interaction, title)
+
+    @app_commands.command(name="labels_shown", description="How many labels to show per face")
+    async def labels_shown(
+        self,
+        interaction: discord.Interaction,
+        count: app_commands.Range[int, 1, MAX_LABELS_SETTING],
+    ) -> None:
+        """Set the number of labels shown per face."""
+        guild_id = server(interaction)
+        await self.bot.storage.guilds.update(guild_id, labels_shown=count)
+        await self._changed(interaction, "Settings changed")
+
+    @app_commands.command(name="auto_reply", description="Answer pictures without being asked")
+    async def auto_reply(self, interaction: discord.Interaction, enabled: bool) -> None:
+        """Switch automatic answers on or off."""
+        guild_id = server(interaction)
+        await self.bot.storage.guilds.update(guild_id, auto_reply=enabled)
+        await self._changed(interaction, "Settings changed")
+
+    @app_commands.command(
+        name="votes_needed", description="How many people must agree on a correction"
+    )
+    async def votes_needed(
+        self,
+        interaction: discord.Interaction,
+        count: app_commands.Range[int, 1, MAX_VOTES_SETTING],
+    ) -> None:
+        """Set the number of agreeing votes that makes training data."""
+        guild_id = server(interaction)
+        await self.bot.storage.guilds.update(guild_id, votes_needed=count)
+        await self._changed(interaction, "Settings changed")
+
+    async def _changed(self, interaction: discord.Interaction, title: str) -> None:
+        """Tell the bot the settings changed (cached ones are dropped), then show them."""
+        self.bot.dispatch("guild_settings_changed", server(interaction))
+        await self._show(interaction, title)
+
+    async def _show(self, interaction: discord.Interaction, title: str) -> None:
+        config = await self.bot.storage.guilds.get(server(interaction))
+        channels = ", ".join(f"<#{c}>" for c in sorted(config.watched_channels)) or "every channel"
+        embed = discord.Embed(title=title, colour=discord.Colour.blurple())
+        embed.add_field(name="Auto-reply", value="on" if config.auto_reply else "off")
+        embed.add_field(name="Watched channels", value=channels)
+        embed.add_field(name="Labels shown", value=str(config.labels_shown))
+        embed.add_field(name="Votes needed", value=str(config.votes_needed))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+async def setup(bot: AnimeBot) -> None:
+    """Register the cog."""
+    await bot.add_cog(Settings(bot))

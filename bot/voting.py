@@ -1,0 +1,88 @@
+"""A person's correction, from a click to a vote: rate limits, moderators, new accounts, and
+the sentence that tells them what their vote did. Knows nothing of Discord's objects.
+
+While the database is unavailable, votes are refused ("corrections can't be saved right
+now, try again later"), not queued: a queue in memory dies with the process, and the
+rate limit and the checks against the face need the database anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.errors import BotError
+from bot.storage.db import Storage
+from bot.storage.votes import VoteOutcome, VoteStatus
+
+log = logging.getLogger(__name__)
+
+RATE_LIMIT_VOTES = 10
+RATE_LIMIT_SECONDS = 60.0
+NEW_ACCOUNT_AGE = timedelta(days=7)
+FACE_GONE = "That picture is no longer stored, so it cannot be confirmed."
+
+
+@dataclass(frozen=True)
+class Voter:
+    """Who clicked: their id, the server they clicked in, their account's age, their role."""
+
+    user_id: int
+    guild_id: int | None
+    account_created: datetime
+    is_moderator: bool
+
+    @property
+    def is_new_account(self) -> bool:
+        """Accounts younger than ``NEW_ACCOUNT_AGE``: a cheap way to flood votes."""
+        return datetime.now(UTC) - self.account_created < NEW_ACCOUNT_AGE
+
+
+def describe_outcome(outcome: VoteOutcome) -> str:
+    """The sentence telling a voter what their vote did."""
+    if outcome.status is VoteStatus.HELD:
+        return f"Thanks — your vote for *{outcome.label}* is held for a moderator to check."
+    if outcome.newly_accepted:
+        return f"Thanks — *{outcome.label}* is accepted as training data."
+    if outcome.accepted:
+        return f"Thanks — *{outcome.label}* is already accepted as training data."
+    return f"Thanks — {outcome.agreeing} of {outcome.needed} votes needed for *{outcome.label}*."
+
+
+class Voting:
+    """Casts votes for people and confirmations for moderators."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def confirm(self, voter: Voter, face_id: int) -> str:
+        """A "right" vote: for the model's top label of ``face_id``."""
+        face = await self.storage.images.face(face_id)
+        if face is None or not face.scores:
+            raise BotError(FACE_GONE)
+        return await self.vote(voter, face_id, face.scores[0].label, is_confirmation=True)
+
+    async def vote(self, voter: Voter, face_id: int, label: str, *, is_confirmation: bool) -> str:
+        """Rate-limit, cast (or, for a moderator's correction, confirm) and say what happened."""
+        moderator = voter.guild_id is not None and voter.is_moderator and not is_confirmation
+        if moderator:
+            outcome = await self.storage.votes.confirm_by_moderator(face_id, label, voter.user_id)
+            message = f"Confirmed by a moderator: *{outcome.label}* is training data."
+        else:
+            recent = await self.storage.votes.recent_count(voter.user_id, RATE_LIMIT_SECONDS)
+            if recent >= RATE_LIMIT_VOTES:
+                raise BotError(
+                    f"Slow down: at most {RATE_LIMIT_VOTES} votes a minute. Try again shortly."
+                )
+            outcome = await self.storage.votes.cast(
+                face_id,
+                voter.user_id,
+                voter.guild_id,
+                label,
+                is_confirmation,
+                hold=voter.is_new_account,
+            )
+            message = describe_outcome(outcome)
+        log.info("vote on face %s: %s (%s)", face_id, outcome.label, outcome.status)
+        return message

@@ -1,0 +1,76 @@
+"""/review: held corrections listed, accepted, dismissed, only in their own server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import discord
+import pytest
+
+from bot.cogs.review import Review
+from bot.errors import BotError
+from bot.storage.db import Storage
+from tests.cogs import GUILD, fake_bot, fake_interaction, invoke, sent_text
+from tests.storage.helpers import record_face
+
+MODERATOR = discord.Permissions(manage_messages=True)
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def cog(storage: Storage, tmp_path: Path) -> Review:
+    return Review(fake_bot(storage, tmp_path / "models"))
+
+
+async def test_review_lists_held_corrections_with_the_models_answer(
+    cog: Review, storage: Storage
+) -> None:
+    face = await record_face(storage, "nishikino maki", 0.97)
+    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, hold=True)
+    interaction = fake_interaction(permissions=MODERATOR)
+
+    await invoke(cog, "review list", interaction)
+
+    text = sent_text(interaction)
+    assert f"face {face}: <@7> says **sakurauchi riko**" in text
+    assert "model said nishikino maki (97.0%)" in text
+
+
+async def test_review_accept_makes_the_held_label_training_data(
+    cog: Review, storage: Storage
+) -> None:
+    face = await record_face(storage, "nishikino maki", 0.97)
+    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, hold=True)
+    interaction = fake_interaction(permissions=MODERATOR)
+
+    await invoke(cog, "review accept", interaction, face, None)
+
+    assert "training data for *sakurauchi riko*" in sent_text(interaction)
+    assert await storage.examples.counts() == {"sakurauchi riko": 1}
+    assert await storage.votes.held(GUILD) == []
+
+
+async def test_review_dismiss_rejects_held_corrections(cog: Review, storage: Storage) -> None:
+    face = await record_face(storage, "nishikino maki", 0.97)
+    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, hold=True)
+    interaction = fake_interaction(permissions=MODERATOR)
+
+    await invoke(cog, "review dismiss", interaction, face)
+
+    assert "Dismissed 1 held correction" in sent_text(interaction)
+    assert await storage.votes.held(GUILD) == []
+    assert await storage.examples.counts() == {}
+
+
+async def test_review_refuses_a_face_of_another_server(cog: Review, storage: Storage) -> None:
+    face = await record_face(storage, guild_id=GUILD + 1)
+    interaction = fake_interaction(permissions=MODERATOR)
+
+    with pytest.raises(BotError, match=f"no face {face} in this server"):
+        await invoke(cog, "review dismiss", interaction, face)

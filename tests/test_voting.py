@@ -1,0 +1,122 @@
+"""The voting service: votes stored and counted once, rate limits, new accounts, moderators."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.errors import BotError
+from bot.storage.db import Storage
+from bot.voting import RATE_LIMIT_VOTES, Voter, Voting
+from tests.storage.helpers import GUILD, record_face
+
+OLD_ACCOUNT = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def member(user_id: int, *, created: datetime = OLD_ACCOUNT) -> Voter:
+    return Voter(user_id, GUILD, created, is_moderator=False)
+
+
+def moderator(user_id: int) -> Voter:
+    return Voter(user_id, GUILD, OLD_ACCOUNT, is_moderator=True)
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def voting(storage: Storage) -> Voting:
+    return Voting(storage)
+
+
+async def test_a_correction_is_stored_and_counted(voting: Voting, storage: Storage) -> None:
+    face = await record_face(storage, "nishikino maki", 0.6)
+
+    said = await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False)
+
+    assert said == "Thanks — 1 of 2 votes needed for *hoshizora rin*."
+    assert (await storage.stats.collect()).votes == 1
+
+
+async def test_one_person_voting_twice_counts_once(voting: Voting, storage: Storage) -> None:
+    face = await record_face(storage, "nishikino maki", 0.6)
+    await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False)
+
+    said = await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False)
+
+    assert "1 of 2 votes" in said
+    assert (await storage.stats.collect()).training_examples == 0
+
+
+async def test_two_people_agreeing_make_training_data(voting: Voting, storage: Storage) -> None:
+    face = await record_face(storage, "nishikino maki", 0.6)
+    await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False)
+
+    said = await voting.vote(member(2), face, "hoshizora rin", is_confirmation=False)
+
+    assert "accepted as training data" in said
+    assert await storage.examples.counts() == {"hoshizora rin": 1}
+
+
+async def test_confirming_votes_for_the_models_answer(voting: Voting, storage: Storage) -> None:
+    face = await record_face(storage, "nishikino maki", 0.95)
+
+    said = await voting.confirm(member(1), face)
+
+    assert "for *nishikino maki*" in said
+    assert (await storage.stats.collect()).corrections == 0
+
+
+async def test_votes_beyond_the_rate_limit_are_refused(voting: Voting, storage: Storage) -> None:
+    faces = [await record_face(storage, tag=str(n)) for n in range(RATE_LIMIT_VOTES + 1)]
+    for face in faces[:-1]:
+        await voting.vote(member(1), face, "nishikino maki", is_confirmation=True)
+
+    with pytest.raises(BotError, match="Slow down"):
+        await voting.vote(member(1), faces[-1], "nishikino maki", is_confirmation=True)
+    assert (await storage.stats.collect()).votes == RATE_LIMIT_VOTES
+
+
+async def test_a_new_accounts_vote_is_held(voting: Voting, storage: Storage) -> None:
+    face = await record_face(storage, "nishikino maki", 0.6)
+
+    said = await voting.vote(
+        member(1, created=datetime.now(UTC)), face, "hoshizora rin", is_confirmation=False
+    )
+
+    assert "held for a moderator" in said
+    assert (await storage.stats.collect()).held == 1
+
+
+async def test_a_moderators_correction_is_training_data_at_once(
+    voting: Voting, storage: Storage
+) -> None:
+    face = await record_face(storage, "nishikino maki", 0.99)
+
+    said = await voting.vote(moderator(9), face, "hoshizora rin", is_confirmation=False)
+
+    assert "Confirmed by a moderator" in said
+    assert await storage.examples.counts() == {"hoshizora rin": 1}
+
+
+async def test_a_vote_on_a_deleted_face_says_so(voting: Voting) -> None:
+    with pytest.raises(BotError, match="no longer stored"):
+        await voting.vote(member(1), 999_999, "nishikino maki", is_confirmation=False)
+
+
+async def test_a_correction_against_a_confident_model_and_the_majority_is_held(
+    voting: Voting, storage: Storage
+) -> None:
+    face = await record_face(storage, "nishikino maki", 0.97)
+    for user in (1, 2):
+        await voting.confirm(member(user), face)
+
+    said = await voting.vote(member(3), face, "hoshizora rin", is_confirmation=False)
+
+    assert "held for a moderator" in said
