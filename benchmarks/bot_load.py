@@ -62,7 +62,6 @@ if str(ROOT) not in sys.path:  # `python benchmarks/bot_load.py` puts benchmarks
     sys.path.insert(0, str(ROOT))
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "seed" / "train"
-DEFAULT_CASCADE = ROOT.parent / "shared" / "models" / "lbpcascade_animeface.xml"
 PICTURE_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 PICTURE_SUFFIXES |= {".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp"}
 
@@ -1233,9 +1232,9 @@ async def run_all(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
         raise SystemExit("--engine-rounds, --issue4-rounds and --workers must be at least 1")
     if len(pictures) < 2:
         raise SystemExit(f"need at least 2 pictures under {args.data}")
-    cascade = args.cascade
-    if cascade is None and DEFAULT_CASCADE.is_file():
-        cascade = DEFAULT_CASCADE
+    from bot.vision.cascade import resolve_cascade
+
+    cascade = resolve_cascade(args.cascade)
     bundle = args.model or train_bundle(args.data, cascade, work / "trained" / "bundle")
     model_dir = work / "models"
     version = install_bundle(bundle, model_dir)

@@ -1,7 +1,7 @@
 """End-to-end benchmark of the recognition engine and the trainer against issue 3's targets.
 
     python benchmarks/engine.py --data ../shared/datasets/seed/train \
-        --cascade ../shared/models/lbpcascade_animeface.xml [--quick] [--json-out PATH]
+        [--cascade FILE] [--quick] [--json-out PATH]
 
 Every figure runs the real code from picture bytes: decoding, face detection and cropping
 (``bot.vision``), the pretrained backbone and the trainer's head (``trainer``), the exported
@@ -40,7 +40,6 @@ if str(ROOT) not in sys.path:  # `python benchmarks/engine.py` puts benchmarks/ 
     sys.path.insert(0, str(ROOT))
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "seed" / "train"
-DEFAULT_CASCADE = ROOT.parent / "shared" / "models" / "lbpcascade_animeface.xml"
 
 FOLDS = 5
 CV_SEED = 1000
@@ -996,10 +995,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cascade",
         type=Path,
-        default=Path(os.environ["CASCADE_PATH"])
-        if os.environ.get("CASCADE_PATH")
-        else (DEFAULT_CASCADE if DEFAULT_CASCADE.is_file() else None),
-        help="lbpcascade_animeface.xml (default: $CASCADE_PATH, else ../shared/models/...)",
+        default=None,
+        help="an LBP cascade file (default: $CASCADE_PATH, else the installed one)",
     )
     parser.add_argument("--quick", action="store_true", help="1 CV repeat and 1 timed pass")
     parser.add_argument(
@@ -1022,7 +1019,9 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     data = args.data.resolve()
-    cascade = args.cascade.resolve() if args.cascade else None
+    from bot.vision.cascade import resolve_cascade
+
+    cascade = resolve_cascade(args.cascade).resolve()
     repeats = 1 if args.quick else 3
     passes = 1 if args.quick else 3
     started = time.perf_counter()

@@ -33,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--json", action="store_true", help="one JSON object per line")
     classify.add_argument("--top", type=int, default=3, help="labels shown per face (human)")
     classify.add_argument(
-        "--cascade", type=Path, default=None, help="lbpcascade_animeface.xml (or $CASCADE_PATH)"
+        "--cascade",
+        type=Path,
+        default=None,
+        help="an LBP cascade file (default: $CASCADE_PATH, else the installed one)",
     )
     classify.add_argument("images", nargs="+", help="picture files")
     return parser
@@ -51,11 +54,23 @@ def _classify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if failures < len(args.images) else 1
 
 
+def _check_cascade(settings: Settings) -> None:
+    """Refuse a cascade OpenCV cannot load now, before any log line or database work."""
+    from bot.vision.faces import DetectorConfigError, default_face_finder
+
+    try:
+        default_face_finder(settings.cascade_path)
+    except DetectorConfigError as exc:
+        raise ConfigError(f"CASCADE_PATH: {exc.user_message}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        if args.command == "run" and settings.discord_token:
+            _check_cascade(settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

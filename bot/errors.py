@@ -72,3 +72,13 @@ class TrainingError(BotError):
 
 class TrainingBusyError(TrainingError):
     """A training of the same server is already running (or waiting for its turn)."""
+
+
+class CascadeError(BotError):
+    """The LBP anime-face cascade that the ``danbooru-utility`` wheel installs is missing, or
+    is not the file this project was built and tested with."""
+
+
+class DemoPicturesError(BotError):
+    """The demo pictures could not be had (offline, say); the message says how to put
+    pictures in place by hand."""

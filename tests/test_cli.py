@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,13 +40,13 @@ def test_run_without_a_token_exits_at_once_saying_how_to_get_one(tmp_path: Path)
 def test_run_reads_the_token_from_a_dotenv_file(tmp_path: Path) -> None:
     # A token in .env is taken (so the missing-token message is not shown); a bad settings
     # value then stops it with a short message naming the variable instead of a traceback.
-    (tmp_path / ".env").write_text("DISCORD_TOKEN=from-dotenv\nWORKERS=many\n")
+    (tmp_path / ".env").write_text('DISCORD_TOKEN="from-dotenv" # mine\nWORKERS=many\n')
 
-    result = run_bot_cli("run", cwd=tmp_path)
+    result = run_bot_cli("run", cwd=tmp_path, ENV_FILE="")
 
     assert result.returncode == 2
     assert "DISCORD_TOKEN is not set" not in result.stderr
-    assert "WORKERS must be a whole number" in result.stderr
+    assert "error: WORKERS: Input should be a valid integer" in result.stderr
     assert "from-dotenv" not in result.stderr + result.stdout
 
 
@@ -69,11 +70,45 @@ def test_bad_arguments_get_usage_not_a_traceback(tmp_path: Path, args: list[str]
     assert "Traceback" not in result.stderr
 
 
-def test_run_with_a_wrong_cascade_path_says_so_before_connecting(tmp_path: Path) -> None:
+def not_a_cascade(folder: Path) -> Path:
+    path = folder / "cascade.xml"
+    path.write_text("<opencv_storage></opencv_storage>\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cascade", "message"),
+    [
+        (lambda folder: folder / "missing.xml", "error: CASCADE_PATH: no such file: "),
+        (not_a_cascade, "error: CASCADE_PATH: not a cascade OpenCV can load: "),
+    ],
+    ids=["missing", "not-a-cascade"],
+)
+def test_run_with_a_wrong_cascade_path_says_so_in_one_line_before_anything_else(
+    tmp_path: Path, cascade: Callable[[Path], Path], message: str
+) -> None:
     result = run_bot_cli(
-        "run", cwd=tmp_path, DISCORD_TOKEN="t", CASCADE_PATH=str(tmp_path / "missing.xml")
+        "run", cwd=tmp_path, DISCORD_TOKEN="t", CASCADE_PATH=str(cascade(tmp_path))
     )
 
-    assert result.returncode == 1
-    assert "cascade file not found" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_a_bad_setting_stops_run_before_the_database_is_touched(tmp_path: Path) -> None:
+    database = tmp_path / "bot.db"
+
+    result = run_bot_cli(
+        "run",
+        cwd=tmp_path,
+        DISCORD_TOKEN="t",
+        DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        QUEUE_SIZE="0",
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: QUEUE_SIZE: Input should be greater than or equal to 1 (got '0')"
+    ]
+    assert not database.exists()

@@ -8,7 +8,6 @@ everything its HTTP endpoint served is then searched for the token.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import socket
@@ -89,7 +88,7 @@ async def exercise(
 
     served = []
     bot = running.bot
-    bot.settings = dataclasses.replace(bot.settings, http_port=free_port())
+    bot.settings = bot.settings.model_copy(update={"http_port": free_port()})
     async with AsyncExitStack() as stack:
         await start_health_endpoint(bot, stack)
         async with aiohttp.ClientSession() as session:
@@ -123,9 +122,10 @@ async def test_the_token_appears_in_no_log_message_or_metrics(
     assert leaks(served) == []
 
 
-def test_settings_repr_hides_the_token(tmp_path: Path) -> None:
+def test_settings_repr_hides_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     built = Settings(discord_token=TOKEN, data_dir=tmp_path)
-    read = Settings.from_env({"DISCORD_TOKEN": TOKEN}, dotenv=None)
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    read = Settings.from_env(())
 
     assert read.discord_token == TOKEN
     assert leaks([repr(built), str(built), repr(read)]) == []

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bot.errors import BotError
+from bot.vision.cascade import resolve_cascade
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,8 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--cascade",
         type=Path,
-        default=os.environ.get("CASCADE_PATH") or None,
-        help="lbpcascade_animeface.xml, for the fast LBP detector (default: $CASCADE_PATH)",
+        default=None,
+        help="an LBP cascade file (default: $CASCADE_PATH, else the installed one)",
     )
     train.add_argument(
         "--backbone",
@@ -57,12 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from trainer.train import TrainOptions, train
 
+    try:
+        cascade = resolve_cascade(args.cascade)
+    except BotError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 1
     cache = None if args.no_cache else (args.cache or args.out.parent / ".cache" / "embeddings")
     options = TrainOptions(
         data=args.data,
         out=args.out,
         cache_dir=cache,
-        cascade_path=args.cascade,
+        cascade_path=cascade,
         backbone=args.backbone,
         folds=args.folds,
         repeats=args.repeats,

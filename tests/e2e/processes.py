@@ -1,7 +1,7 @@
 """The real bot as an operating-system process (``python -m bot run``) against the fake Discord.
 
 Each process gets only the settings it is given (none leak in from the test's environment),
-runs in its own directory (so no stray ``.env`` is read), logs to a file, and serves
+reads no ``.env`` file, logs to a file, and serves
 ``/healthz`` and ``/metrics`` on a local port so that a test can tell processes apart.
 :meth:`BotProcess.stop` never leaves anything running: SIGINT (a clean shutdown), then
 SIGTERM, then SIGKILL to the process and to its process group (a trainer it started, say).
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import ctypes
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -24,19 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
+from bot.config import variable_names
 from tests.fake_discord import FakeDiscord
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-BOT_SETTINGS = frozenset({
-    "DISCORD_TOKEN", "DATABASE_URL", "DATA_DIR", "MODEL_DIR", "CASCADE_PATH", "SHARD_COUNT",
-    "SHARD_IDS", "HTTP_HOST", "HTTP_PORT", "WORKERS", "QUEUE_SIZE", "DISCORD_API_BASE",
-    "DISCORD_GATEWAY_URL", "LOG_LEVEL", "MAX_IMAGE_BYTES", "DOWNLOAD_TIMEOUT",
-})  # fmt: skip
+BOT_SETTINGS = variable_names()
 """The bot's settings (``bot.config.Settings.from_env``): a child gets none of ours."""
 STOP_STEPS = ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
-METRIC_LINE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
-LABEL = re.compile(r'(?P<key>\w+)="(?P<value>[^"]*)"')
 
 
 def free_port() -> int:
@@ -79,6 +74,8 @@ def child_environment(settings: Mapping[str, str]) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "CUDA_VISIBLE_DEVICES": "",
+        # No .env at all: not even one in the repository root (see bot.config).
+        "ENV_FILE": os.devnull,
     }
     return env | dict(settings)
 
@@ -101,18 +98,12 @@ class Metrics:
 
     @classmethod
     def parse(cls, text: str) -> Metrics:
-        """Read the Prometheus text format (comments skipped)."""
-        samples = {}
-        for line in text.splitlines():
-            match = METRIC_LINE.match(line.strip())
-            if match is None:
-                continue
-            labels = frozenset(
-                (m["key"], m["value"]) for m in LABEL.finditer(match["labels"] or "")
-            )
-            with contextlib.suppress(ValueError):
-                samples[(match["name"], labels)] = float(match["value"])
-        return cls(samples)
+        """Read the Prometheus text format (with prometheus_client's parser)."""
+        return cls({
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        })  # fmt: skip
 
     def value(self, name: str, **labels: str) -> float | None:
         """The sample ``name{labels}`` (exactly those labels), or None."""

@@ -17,6 +17,7 @@ import pytest
 keras = pytest.importorskip("keras", reason="the trainer extra (TensorFlow/Keras) is not installed")
 
 from bot.errors import TrainingError  # noqa: E402
+from tests.shared_data import SEED_TRAIN  # noqa: E402
 from trainer import backbone  # noqa: E402
 
 requires_weights = pytest.mark.skipif(
@@ -24,7 +25,6 @@ requires_weights = pytest.mark.skipif(
     reason=f"MobileNetV2 weights not installed ({backbone.WEIGHTS_INSTALL_HINT})",
 )
 
-SEED_TRAIN = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "seed" / "train"
 
 # The first pickle of every legacy torch.save file (torch.serialization.MAGIC_NUMBER).
 TORCH_MAGIC = 0x1950A86A20F9469CFC6C

@@ -6,7 +6,6 @@ regressions with some slack, so it stays green on a slower or noisier day.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,21 +13,18 @@ import pytest
 pytest.importorskip("tensorflow", reason="the trainer extra (TensorFlow) is not installed")
 
 from bot.vision.bundle import load_bundle
+from bot.vision.cascade import bundled_cascade
 from bot.vision.recognizer import Recognizer
+from tests.shared_data import SEED_TRAIN
 from trainer.train import TrainOptions, TrainResult, train
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-SEED_TRAIN = SHARED / "datasets" / "seed" / "train"
-CASCADE = SHARED / "models" / "lbpcascade_animeface.xml"
+CASCADE = bundled_cascade()
 SEED_LABELS = ("nishikino maki", "sakurauchi riko", "takimoto hifumi")
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not SEED_TRAIN.is_dir(), reason=f"the shared seed pictures are absent ({SEED_TRAIN})"
-    ),
-    pytest.mark.skipif(
-        not CASCADE.is_file(), reason=f"the shared LBP cascade file is absent ({CASCADE})"
     ),
 ]
 

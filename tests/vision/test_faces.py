@@ -12,6 +12,7 @@ import PIL
 import pytest
 from PIL import Image
 
+from bot.vision.cascade import bundled_cascade
 from bot.vision.decode import DecodeLimits, decode_image
 from bot.vision.faces import (
     AnimeFaceDetector,
@@ -27,18 +28,14 @@ from bot.vision.faces import (
 )
 from bot.vision.geometry import Box
 from tests.pictures import CHARACTERS, character_picture
+from tests.shared_data import SEED_TRAIN
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-SEED_TRAIN = SHARED / "datasets" / "seed" / "train"
-CASCADE = SHARED / "models" / "lbpcascade_animeface.xml"
+CASCADE = bundled_cascade()
 # animeface finds this face (at about Box(266, 86, 239, 239)) with likelihood 1.0.
 KNOWN_PICTURE = SEED_TRAIN / "nishikino_maki" / "1.png"
 
 requires_seed_picture = pytest.mark.skipif(
     not KNOWN_PICTURE.is_file(), reason=f"the shared seed pictures are absent ({KNOWN_PICTURE})"
-)
-requires_cascade = pytest.mark.skipif(
-    not CASCADE.is_file(), reason=f"the shared LBP cascade file is absent ({CASCADE})"
 )
 
 
@@ -91,7 +88,6 @@ def test_animeface_finds_the_face_on_a_known_picture() -> None:
 
 
 @requires_seed_picture
-@requires_cascade
 def test_cascade_finds_the_face_on_a_known_picture() -> None:
     faces = CascadeDetector(CASCADE).detect(seed_pixels())
     assert len(faces) == 1
@@ -144,7 +140,6 @@ def test_cascade_refuses_a_file_that_is_not_a_cascade(tmp_path: Path, text: str)
         CascadeDetector(path)
 
 
-@requires_cascade
 def test_cascade_refuses_a_truncated_cascade_file(tmp_path: Path) -> None:
     path = tmp_path / "lbpcascade_animeface.xml"
     path.write_bytes(CASCADE.read_bytes()[:20_000])  # an interrupted download
@@ -371,7 +366,6 @@ def test_default_finder_without_cascade_uses_animeface_then_the_fallback() -> No
     assert finder.fallback is not None and finder.fallback.name == "fallback"
 
 
-@requires_cascade
 def test_default_finder_with_cascade_backs_it_up_with_animeface() -> None:
     finder = default_face_finder(CASCADE)
     assert [d.name for d in finder.primary] == ["cascade"]
