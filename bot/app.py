@@ -20,7 +20,7 @@ from discord.ext import commands, tasks
 
 from bot.config import Settings
 from bot.fetch import FetchPolicy, GuardedConnector, ImageFetcher
-from bot.health import Metrics, health_app, render_metrics
+from bot.health import LiveState, Metrics, health_app
 from bot.models import ModelStore, check_runnable
 from bot.service import RecognitionService
 from bot.storage.db import Storage
@@ -186,19 +186,19 @@ async def start_health_endpoint(bot: AnimeBot, stack: AsyncExitStack) -> None:
     if bot.settings.http_port == 0:
         return
 
-    def metrics_text() -> str:
-        return render_metrics(
-            bot.metrics,
-            queue=bot.recognition.pending,
-            model_version=bot.recognition.model_version,
-            shards=bot.shards_description(),
+    bot.metrics.watch(
+        LiveState(
+            queue=lambda: bot.recognition.pending,
+            model_version=lambda: bot.recognition.model_version,
+            shards=bot.shards_description,
         )
+    )
 
     def healthy() -> tuple[bool, str]:
         ready = bot.is_ready() and not bot.is_closed()
         return ready, "ok" if ready else "starting"
 
-    runner = web.AppRunner(health_app(metrics_text, healthy), access_log=None)
+    runner = web.AppRunner(health_app(bot.metrics, healthy), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, bot.settings.http_host, bot.settings.http_port)

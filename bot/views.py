@@ -70,7 +70,7 @@ async def answer_vote(interaction: discord.Interaction, vote: Awaitable[str]) ->
         log.exception("correction failed")
         message = GENERIC_FAILURE
     else:
-        bot_of(interaction).metrics.corrections += 1
+        bot_of(interaction).metrics.count_correction()
     await reply(interaction, message)
 
 

@@ -94,7 +94,7 @@ async def test_a_click_reaches_the_voting_service_of_the_interactions_client(
     await RightButton(face).callback(interaction)
 
     assert sent_text(interaction) == "Thanks — 1 of 2 votes needed for *nishikino maki*."
-    assert bot.metrics.corrections == 1
+    assert bot.metrics.value("animebot_corrections_total") == 1
     bot.get_cog.assert_not_called()  # type: ignore[attr-defined]
 
 
@@ -105,4 +105,4 @@ async def test_a_click_that_fails_gets_a_message_not_a_traceback(bot: AnimeBot) 
     await RightButton(999_999).callback(interaction)
 
     assert "no longer stored" in sent_text(interaction)
-    assert bot.metrics.corrections == 0
+    assert bot.metrics.value("animebot_corrections_total") == 0

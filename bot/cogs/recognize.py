@@ -252,7 +252,7 @@ class Recognize(commands.Cog):
                 payload = {"embed": error_embed(exc.user_message)}
             except Exception:
                 log.exception("answering a picture failed")
-                self.bot.metrics.images_failed += 1
+                self.bot.metrics.count_failed()
                 payload = {"embed": error_embed(UNEXPECTED)}
         await self._reply(message, payload)
         self.typing.replied(channel_id)
@@ -266,9 +266,9 @@ class Recognize(commands.Cog):
 
     def _count_failure(self, exc: BotError) -> None:
         if isinstance(exc, BusyError):
-            self.bot.metrics.images_busy += 1
+            self.bot.metrics.count_busy()
         else:
-            self.bot.metrics.images_failed += 1
+            self.bot.metrics.count_failed()
         log.info("picture not answered: %s", exc.user_message)
 
     async def _linked_picture(self, interaction: discord.Interaction, link: str) -> str:
