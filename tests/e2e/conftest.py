@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-import bot.app
 from bot.app import AnimeBot, build_bot
 from bot.config import Settings
 from bot.fetch import FetchPolicy
@@ -49,16 +47,6 @@ class RunningAnimeBot:
 Launch = Callable[..., Awaitable[RunningAnimeBot]]
 
 
-def available_extensions() -> tuple[str, ...]:
-    """The bot's extensions that exist yet (others are written in parallel)."""
-    return tuple(name for name in bot.app.EXTENSIONS if importlib.util.find_spec(name) is not None)
-
-
-def has_extension(name: str) -> bool:
-    """Whether ``bot.cogs.<name>`` can be loaded."""
-    return f"bot.cogs.{name}" in available_extensions()
-
-
 @pytest.fixture(scope="session")
 def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small bundle per test session (about 10 s of training in a subprocess)."""
@@ -72,11 +60,9 @@ def world(fake_discord: FakeDiscord) -> StandardGuild:
 
 
 @pytest_asyncio.fixture
-async def launch(
-    fake_discord: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Launch]:
-    """Start bots against the fake; each is closed, with its services, at teardown."""
-    monkeypatch.setattr(bot.app, "EXTENSIONS", available_extensions())
+async def launch(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[Launch]:
+    """Start bots against the fake, each with every extension in ``bot.app.EXTENSIONS`` (one
+    that cannot be loaded fails the test); each is closed, with its services, at teardown."""
     async with AsyncExitStack() as stack:
 
         async def start(

@@ -398,7 +398,10 @@ def test_one_pixel_picture_is_fine() -> None:
 def test_pixels_are_writable() -> None:
     decoded = decode_image(save(solid(COLOUR), "JPEG"))
 
-    decoded.pixels[0, 0] = 0  # no error: callers may draw on their copy
+    decoded.pixels[0, 0] = (1, 2, 3)  # callers may draw on their copy
+
+    assert decoded.pixels.flags.writeable
+    assert decoded.pixels[0, 0].tolist() == [1, 2, 3]
 
 
 # -- bad input -------------------------------------------------------------------
