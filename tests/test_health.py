@@ -59,12 +59,7 @@ async def samples(metrics: Metrics) -> Samples:
     }
 
 
-def answered(value: float) -> Callable[[Samples], bool]:
-    return lambda s: s[("animebot_images_total", frozenset({("outcome", "answered")}))] == value
-
-
-def live(queue: int = 0, version: str | None = None, shards: str = "auto/?") -> LiveState:
-    return LiveState(queue=lambda: queue, model_version=lambda: version, shards=lambda: shards)
+ANSWERED = ("animebot_images_total", frozenset({("outcome", "answered")}))
 
 
 async def test_every_outcome_is_exported_from_zero() -> None:
@@ -141,7 +136,7 @@ async def test_queue_model_and_shards_are_read_at_each_scrape() -> None:
 
 async def test_no_model_yet_is_reported_as_none() -> None:
     metrics = Metrics()
-    metrics.watch(live())
+    metrics.watch(LiveState(queue=lambda: 0, model_version=lambda: None, shards=lambda: "auto/?"))
 
     scraped = await samples(metrics)
 
@@ -152,8 +147,8 @@ async def test_two_bots_in_one_process_count_apart() -> None:
     first, second = Metrics(), Metrics()
     first.observe(0.1)
 
-    assert answered(1)(await samples(first))
-    assert answered(0)(await samples(second))
+    assert (await samples(first))[ANSWERED] == 1
+    assert (await samples(second))[ANSWERED] == 0
 
 
 async def test_metrics_speak_the_format_the_scraper_asks_for() -> None:
