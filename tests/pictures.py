@@ -134,7 +134,8 @@ class TinyRun:
     bundle: Path
     cache: Path
     head: Any
-    """The ``trainer.head.Head`` fitted on every picture (the one exported)."""
+    """The ``bot.vision.head.Head`` fitted on every picture (the one in the bundle, before its
+    unsure rule was set)."""
     backbone: Any
     """The Keras backbone the run embedded with."""
 
@@ -186,7 +187,7 @@ def tiny_training_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
         patch.setattr(trainer.train, "build_backbone", spy_build_backbone)
         result = trainer.train.train(options)
     # Cross-validation fits on part of the faces; the exported head saw all of them.
-    final = max(heads, key=lambda head: len(head.prototypes))
+    final = max(heads, key=lambda head: len(head.gallery))
     run = TinyRun(data, result.bundle, root / "cache", final, backbones[0])
     _tiny_runs[base] = run
     return run

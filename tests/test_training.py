@@ -25,6 +25,7 @@ from bot.training import (
     write_split,
 )
 from bot.vision.bundle import write_bundle
+from tests.bundles import toy_backbone, toy_head
 
 LABELS = ["hoshizora rin", "nishikino maki"]
 
@@ -47,13 +48,9 @@ def manager(storage: Storage, store: ModelStore, python: str = sys.executable) -
 
 
 def fake_bundle(store: ModelStore, version: str) -> None:
-    info = {
-        "version": version,
-        "crop": {"margins": [1.0], "lift": 0.1, "size": 8},
-        "unsure": {"threshold": 0.5},
-        "metrics": {"top1": 0.9},
-    }
-    write_bundle(store.bundle_path(version), b"tflite", LABELS, info)
+    info = {"version": version, "metrics": {"top1": 0.9}}
+    head = toy_head(LABELS, toy_backbone().embedding_dim)
+    write_bundle(store.bundle_path(version), b"tflite", head, toy_backbone(), info)
 
 
 def fake_jpeg(tag: str) -> bytes:
@@ -78,11 +75,13 @@ def fake_trainer(tmp_path: Path, body: str) -> str:
 def write_bundle_at_out() -> str:
     return """
         from bot.vision.bundle import write_bundle
+        sys.path.insert(0, ".")  # the repository (the trainer runs there)
+        from tests.bundles import toy_backbone, toy_head
         out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
-        info = {"version": "20990101-new", "crop": {"margins": [1.0], "lift": 0.1, "size": 8},
-                "unsure": {"threshold": 0.5}, "metrics": {"top1": 1.0}}
+        info = {"version": "20990101-new", "metrics": {"top1": 1.0}}
+        head = toy_head(["hoshizora rin", "nishikino maki"], toy_backbone().embedding_dim)
         print("epoch 1/1", file=sys.stderr)
-        write_bundle(out, b"tflite", ["hoshizora rin", "nishikino maki"], info)
+        write_bundle(out, b"tflite", head, toy_backbone(), info)
     """
 
 

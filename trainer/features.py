@@ -19,19 +19,9 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.vision.crop import CropSettings
+from bot.vision.embedder import combine_views
 
 log = logging.getLogger(__name__)
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    """Rows of ``x`` scaled to unit length."""
-    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-8)
-
-
-def combine_views(pooled: np.ndarray) -> np.ndarray:
-    """``...×V×D`` pooled features → ``...×(V·D)``: each view unit-length, then the whole."""
-    per_view = unit(pooled)
-    return unit(per_view.reshape(*per_view.shape[:-2], -1))
 
 
 @dataclass

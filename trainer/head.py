@@ -1,19 +1,21 @@
-"""The trained head over face embeddings: a softmax classifier plus nearest-neighbour
+"""Fitting the head over face embeddings: a softmax classifier plus a gallery for
 "familiarity", cross-validation, the unsure threshold, and the choice of training faces.
 
-Everything here is numpy (and scikit-learn for the fit); the export mirrors ``score`` in
-TensorFlow so the ``.tflite`` computes exactly what was validated here.
+Everything here is numpy (and scikit-learn for the fit). Scoring is
+:meth:`bot.vision.head.Head.score`, the code the bot runs, so what ships is what was
+validated here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 
-from bot.vision.bundle import UnsureRule
+from bot.vision.head import Head, UnsureRule, l2_normalise
 
 TOP_K = 3
 """Familiarity is the mean similarity to a label's ``TOP_K`` nearest training faces."""
@@ -21,33 +23,20 @@ MAX_PROTOTYPES_PER_LABEL = 256
 """Caps the size of the exported model when a label has very many training faces."""
 
 
-def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """``x`` scaled to unit length along ``axis``."""
-    return x / (np.linalg.norm(x, axis=axis, keepdims=True) + 1e-8)
+def fit_head(
+    features: np.ndarray,
+    labels: np.ndarray,
+    names: Sequence[str] | None = None,
+    *,
+    c: float = 100.0,
+    seed: int = 0,
+    unsure: UnsureRule | None = None,
+) -> Head:
+    """Fit on ``features`` (``N×2×F``: each face as seen and mirrored) and label ids ``labels``.
 
-
-@dataclass(frozen=True)
-class Head:
-    """Weights of the trained head.
-
-    ``weights``/``bias`` form the softmax classifier over a face's features; ``prototypes``
-    (unit vectors) with ``prototype_labels`` are the training faces familiarity looks at.
+    ``names`` are the labels' names by id (default: the ids as text); ``unsure`` the rule
+    the head carries (default: never unsure, until cross-validation has chosen one).
     """
-
-    weights: np.ndarray
-    bias: np.ndarray
-    prototypes: np.ndarray
-    prototype_labels: np.ndarray
-    top_k: int
-
-    @property
-    def label_count(self) -> int:
-        """How many labels the head tells apart."""
-        return int(self.bias.shape[0])
-
-
-def fit_head(features: np.ndarray, labels: np.ndarray, *, c: float = 100.0, seed: int = 0) -> Head:
-    """Fit on ``features`` (``N×2×F``: each face as seen and mirrored) and label ids ``labels``."""
     n, flips, dim = features.shape
     x = features.reshape(n * flips, dim)
     y = np.repeat(labels, flips)
@@ -80,39 +69,27 @@ def fit_head(features: np.ndarray, labels: np.ndarray, *, c: float = 100.0, seed
         keep.append(rows)
     rows = np.concatenate(keep)
     top_k = int(min(TOP_K, min(np.bincount(y[rows])[classes])))
+    if names is None:
+        names = [str(i) for i in range(label_count)]
+    if len(names) < label_count:
+        raise ValueError(f"{len(names)} names for {label_count} labels")
     return Head(
-        weights=weights,
-        bias=bias,
-        prototypes=l2_normalise(x[rows]).astype(np.float32),
-        prototype_labels=y[rows].astype(np.int64),
+        labels=tuple(names),
+        weights=np.pad(weights, ((0, 0), (0, len(names) - label_count))),
+        bias=np.pad(bias, (0, len(names) - label_count), constant_values=-1e4),
+        gallery=l2_normalise(x[rows]).astype(np.float32),
+        gallery_labels=y[rows].astype(np.int64),
         top_k=top_k,
+        unsure=unsure or UnsureRule(threshold=float("-inf")),
     )
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax."""
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def score(head: Head, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores (softmax) and per-label familiarity, ``M×C``, for faces as seen.
-
-    ``features`` is ``M×F``, or ``M×2×F`` as stored for training, of which the first
-    (unmirrored) row is used: mirror images teach the head during training, but at inference
-    one pass per view is enough (averaging the mirror image in changed neither accuracy nor
-    unsure flags in cross-validation on the seed pictures).
-    """
+    """Scores and familiarity (``M×C``) for faces as seen: ``features`` is ``M×D``, or
+    ``M×2×D`` as stored for training, of which the first (unmirrored) row is used."""
     if features.ndim == 3:
         features = features[:, 0]
-    probs = softmax(features @ head.weights + head.bias)
-    sims = l2_normalise(features) @ head.prototypes.T
-    familiarity = np.full((len(features), head.label_count), -1.0)
-    for label in np.unique(head.prototype_labels):
-        block = np.sort(sims[:, head.prototype_labels == label], axis=1)[:, -head.top_k :]
-        familiarity[:, label] = block.mean(axis=1)
-    return probs, familiarity
+    return head.score(features)
 
 
 @dataclass

@@ -16,9 +16,10 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from bot.errors import ImageError, TrainingError
-from bot.vision.bundle import write_bundle
+from bot.vision.bundle import BackboneInfo, write_bundle
 from bot.vision.crop import CropSettings
 from bot.vision.faces import default_face_finder
+from bot.vision.head import Head
 from trainer import head as heads
 from trainer.dataset import LabelledPicture, describe_skip, file_digest, find_faces, scan_folder
 from trainer.features import CachedFaces, Embedder, EmbeddingCache
@@ -140,22 +141,23 @@ def _validate(
 
 def _export(
     backbone: Any,
-    head: heads.Head,
+    head: Head,
     options: TrainOptions,
     gathered: list[Gathered],
     samples: dict[str, np.ndarray],
 ) -> tuple[bytes, float]:
-    """Convert backbone + head to TFLite and check it against TensorFlow on a few faces."""
-    from trainer.export import InferenceModule, check_agreement, convert
+    """Convert the backbone to TFLite and check, on a few faces, that the head answers the
+    same from its embeddings as from TensorFlow's."""
+    from trainer.export import BackboneModule, check_agreement, convert
 
-    module = InferenceModule(backbone, head, len(options.crop.margins), options.crop.size)
+    module = BackboneModule(backbone, options.crop.size)
     model = convert(module, float16=options.float16)
     if not samples:  # everything came from the cache: re-crop a few pictures for the check
         finder = default_face_finder(options.cascade_path)
         for item in gathered[:3]:
             views, _ = find_faces(item.picture.path.read_bytes(), finder, options.crop)
             samples[item.digest] = views[0]
-    return model, check_agreement(model, module, np.stack(list(samples.values())))
+    return model, check_agreement(model, module, head, np.stack(list(samples.values())))
 
 
 def train(options: TrainOptions) -> TrainResult:
@@ -202,11 +204,19 @@ def train(options: TrainOptions) -> TrainResult:
     _, groups = np.unique([item.digest for item in gathered], return_inverse=True)
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending_validation = pool.submit(_validate, features, labels, groups, options)
-        head = heads.fit_head(features, labels, c=options.regularisation)
+        head = heads.fit_head(features, labels, label_names, c=options.regularisation)
         model, agreement = _export(backbone, head, options, gathered, samples)
         validation = pending_validation.result()
     rule = heads.choose_unsure_rule(
         validation, false_flag_rate=options.false_flag_rate, prob_weight=options.prob_weight
+    )
+    head = head.with_unsure(rule)
+    backbone_info = BackboneInfo(
+        name=options.backbone,
+        sha256=file_digest(model),
+        input_size=options.crop.size,
+        feature_dim=features.shape[-1] // len(options.crop.margins),
+        crop=options.crop,
     )
     lap("validation_and_export")
 
@@ -217,7 +227,7 @@ def train(options: TrainOptions) -> TrainResult:
         "label_count": len(label_names),
         "labels": label_names,
         "created_at": created.isoformat(timespec="seconds"),
-        "backbone": {"name": options.backbone, "input_size": options.crop.size},
+        "backbone": backbone_info.to_dict(),
         "crop": options.crop.to_dict(),
         "detectors": "cascade+animeface" if options.cascade_path else "animeface",
         "tflite": {"float16": options.float16, "bytes": len(model), "max_diff": agreement},
@@ -247,7 +257,7 @@ def train(options: TrainOptions) -> TrainResult:
         "confusion.png": confusion_png(validation.confusion, label_names),
         "report.md": markdown_report(info).encode("utf-8"),
     }
-    write_bundle(options.out, model, label_names, info, extra)
+    write_bundle(options.out, model, head, backbone_info, info, extra)
     lap("write")
     info["timings"] = timings
     log.info("trained %s: top-1 %.3f over %d pictures", version, validation.accuracy, len(features))

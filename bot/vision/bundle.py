@@ -1,4 +1,8 @@
-"""Model bundles: ``model.tflite`` + ``labels.txt`` + ``model.json``, read and written whole.
+"""Model bundles: ``model.tflite`` + ``head.npz`` + ``labels.txt`` + ``model.json``.
+
+``model.tflite`` is the backbone (one crop view in, its pooled features out); ``head.npz``
+is the head that names faces from their embeddings (:mod:`bot.vision.head`). Keeping them
+apart lets many heads (the base model's, each server's) share one backbone.
 
 A bundle is written into a temporary sibling directory and renamed into place, so a
 reader never sees half a bundle; a bundle whose parts disagree is refused.
@@ -18,42 +22,87 @@ from typing import Any
 
 from bot.errors import BundleError
 from bot.vision.crop import CropSettings
+from bot.vision.head import Head, UnsureRule, sha256_hex
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODEL_FILE = "model.tflite"
+HEAD_FILE = "head.npz"
 LABELS_FILE = "labels.txt"
 INFO_FILE = "model.json"
 
 
 @dataclass(frozen=True)
-class UnsureRule:
-    """When an answer is "unsure": ``familiarity + prob_weight * score`` of the best label
-    below ``threshold`` (familiarity is the face's similarity to that label's training faces).
+class BackboneInfo:
+    """What a backbone ``.tflite`` is: its input size, features per view and crop views.
+
+    ``sha256`` identifies the file: heads trained on its embeddings work with it only.
     """
 
-    threshold: float
-    prob_weight: float = 0.5
+    name: str
+    sha256: str
+    input_size: int
+    feature_dim: int
+    crop: CropSettings
 
-    def is_unsure(self, score: float, familiarity: float) -> bool:
-        """True when the best label is too little like what the model was taught."""
-        return familiarity + self.prob_weight * score < self.threshold
+    @property
+    def embedding_dim(self) -> int:
+        """The length of a face's embedding (every view's features concatenated)."""
+        return self.feature_dim * len(self.crop.margins)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for ``model.json``."""
+        return {
+            "name": self.name,
+            "sha256": self.sha256,
+            "input_size": self.input_size,
+            "feature_dim": self.feature_dim,
+            "crop": self.crop.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> BackboneInfo:
+        """Read back what ``to_dict`` wrote."""
+        crop = CropSettings.from_dict(values["crop"])
+        if int(values["input_size"]) != crop.size:
+            raise ValueError("the backbone's input size differs from its crop size")
+        return cls(
+            name=str(values["name"]),
+            sha256=str(values["sha256"]),
+            input_size=int(values["input_size"]),
+            feature_dim=int(values["feature_dim"]),
+            crop=crop,
+        )
 
 
 @dataclass(frozen=True)
 class ModelBundle:
-    """A loaded, checked bundle: where it is, its labels in output order, and its metadata."""
+    """A loaded, checked bundle: where it is, its backbone, its head and its metadata."""
 
     path: Path
-    labels: tuple[str, ...]
     info: dict[str, Any]
-    crop: CropSettings
-    unsure: UnsureRule
+    backbone: BackboneInfo
+    head: Head
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels in the head's output order."""
+        return self.head.labels
+
+    @property
+    def crop(self) -> CropSettings:
+        """How faces are cropped for this bundle's backbone."""
+        return self.backbone.crop
+
+    @property
+    def unsure(self) -> UnsureRule:
+        """When an answer is unsure."""
+        return self.head.unsure
 
     @property
     def model_path(self) -> Path:
-        """The ``.tflite`` file."""
+        """The backbone's ``.tflite`` file."""
         return self.path / MODEL_FILE
 
     @property
@@ -72,21 +121,22 @@ def load_bundle(path: Path | str) -> ModelBundle:
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"no model bundle at {path}: train one with `python -m trainer train`")
-    missing = [name for name in (MODEL_FILE, LABELS_FILE, INFO_FILE) if not (path / name).is_file()]
+    parts = (MODEL_FILE, HEAD_FILE, LABELS_FILE, INFO_FILE)
+    missing = [name for name in parts if not (path / name).is_file()]
+    if INFO_FILE not in missing:
+        info = _read_info(path)
+        if info.get("format_version") != FORMAT_VERSION:
+            raise BundleError(
+                f"the model bundle at {path} has format {info.get('format_version')!r}; "
+                f"this bot reads format {FORMAT_VERSION} (train it again)"
+            )
     if missing:
         raise BundleError(f"the model bundle at {path} is incomplete: {', '.join(missing)} missing")
     try:
-        info = json.loads((path / INFO_FILE).read_text("utf-8"))
         labels = read_labels(path / LABELS_FILE)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        head_bytes = (path / HEAD_FILE).read_bytes()
+    except (OSError, UnicodeDecodeError) as exc:
         raise BundleError(f"the model bundle at {path} cannot be read: {exc}") from exc
-    if not isinstance(info, dict):
-        raise BundleError(f"{path / INFO_FILE} is not a JSON object")
-    if info.get("format_version") != FORMAT_VERSION:
-        raise BundleError(
-            f"the model bundle at {path} has format {info.get('format_version')!r}; "
-            f"this bot reads format {FORMAT_VERSION}"
-        )
     if len(labels) < 2:
         raise BundleError(f"the model bundle at {path} names {len(labels)} label(s); 2 are needed")
     if len(set(labels)) != len(labels):
@@ -99,13 +149,34 @@ def load_bundle(path: Path | str) -> ModelBundle:
     expected_hash = info.get("tflite_sha256")
     if expected_hash and file_sha256(path / MODEL_FILE) != expected_hash:
         raise BundleError(f"{path / MODEL_FILE} does not match the checksum in model.json")
+    if info.get("head_sha256") and sha256_hex(head_bytes) != info["head_sha256"]:
+        raise BundleError(f"{path / HEAD_FILE} does not match the checksum in model.json")
     try:
-        crop = CropSettings.from_dict(info["crop"])
-        rule = info["unsure"]
-        unsure = UnsureRule(float(rule["threshold"]), float(rule.get("prob_weight", 0.5)))
+        backbone = BackboneInfo.from_dict(info["backbone"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{path / INFO_FILE} lacks valid crop or unsure settings: {exc}") from exc
-    return ModelBundle(path=path, labels=labels, info=info, crop=crop, unsure=unsure)
+        raise BundleError(f"{path / INFO_FILE} lacks a valid backbone description: {exc}") from exc
+    head = Head.from_bytes(head_bytes)
+    if head.labels != labels:
+        raise BundleError(
+            f"the model bundle at {path} disagrees with itself: labels.txt and "
+            f"{HEAD_FILE} list different labels"
+        )
+    if head.dim != backbone.embedding_dim:
+        raise BundleError(
+            f"the model bundle at {path} disagrees with itself: the head takes embeddings of "
+            f"{head.dim} numbers, the backbone gives {backbone.embedding_dim}"
+        )
+    return ModelBundle(path=path, info=info, backbone=backbone, head=head)
+
+
+def _read_info(path: Path) -> dict[str, Any]:
+    try:
+        info = json.loads((path / INFO_FILE).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"the model bundle at {path} cannot be read: {exc}") from exc
+    if not isinstance(info, dict):
+        raise BundleError(f"{path / INFO_FILE} is not a JSON object")
+    return info
 
 
 def file_sha256(path: Path) -> str:
@@ -127,28 +198,41 @@ def _write_synced(path: Path, data: bytes) -> None:
 def write_bundle(
     dest: Path | str,
     model: bytes,
-    labels: list[str] | tuple[str, ...],
+    head: Head,
+    backbone: BackboneInfo,
     info: dict[str, Any],
     extra_files: dict[str, bytes] | None = None,
 ) -> Path:
     """Write a complete bundle to ``dest`` atomically (temporary sibling, then rename).
 
-    ``info`` is completed with the format version, the labels and the model's checksum.
-    An existing bundle at ``dest`` is replaced only once the new one is complete.
+    ``info`` is completed with the format version, the labels, the backbone's description,
+    the unsure rule and both checksums. An existing bundle at ``dest`` is replaced only once
+    the new one is complete.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    head_bytes = head.to_bytes()
+    labels = head.labels
     info = {
         **info,
         "format_version": FORMAT_VERSION,
         "label_count": len(labels),
         "labels": list(labels),
-        "tflite_sha256": hashlib.sha256(model).hexdigest(),
+        "backbone": backbone.to_dict(),
+        "crop": backbone.crop.to_dict(),
+        "unsure": {
+            **info.get("unsure", {}),
+            "threshold": head.unsure.threshold,
+            "prob_weight": head.unsure.prob_weight,
+        },
+        "tflite_sha256": sha256_hex(model),
+        "head_sha256": sha256_hex(head_bytes),
     }
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     old: Path | None = None
     try:
         _write_synced(staging / MODEL_FILE, model)
+        _write_synced(staging / HEAD_FILE, head_bytes)
         _write_synced(staging / LABELS_FILE, ("\n".join(labels) + "\n").encode("utf-8"))
         for name, data in (extra_files or {}).items():
             _write_synced(staging / name, data)

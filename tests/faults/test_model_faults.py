@@ -247,7 +247,7 @@ async def test_a_full_disk_while_writing_a_bundle_leaves_no_half_bundle(
     monkeypatch.setattr(bundle_module, "_write_synced", full_disk_after(fail_on))
 
     with pytest.raises(OSError) as full:
-        write_bundle(dest, good.model_path.read_bytes(), good.labels, dict(good.info))
+        write_bundle(dest, good.model_path.read_bytes(), good.head, good.backbone, dict(good.info))
 
     assert full.value.errno == errno.ENOSPC
     assert snapshot(store.bundles) == before
@@ -273,7 +273,7 @@ async def test_a_full_disk_in_the_trainer_is_a_clear_failed_run(
         out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
         good = bundle.load_bundle({str(store.bundle_path(serving))!r})
         info = dict(good.info, version="20990101-000000-new")
-        bundle.write_bundle(out, good.model_path.read_bytes(), good.labels, info)
+        bundle.write_bundle(out, good.model_path.read_bytes(), good.head, good.backbone, info)
         """,
     )
     manager = TrainingManager(storage, store, store_settings(store), python=python)
@@ -424,10 +424,12 @@ def garbage_model_trainer(tmp_path: Path) -> str:
         tmp_path,
         """
         from bot.vision.bundle import write_bundle
+        sys.path.insert(0, ".")  # the repository (the trainer runs there)
+        from tests.bundles import toy_backbone, toy_head
         out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
-        info = {"version": "20990101-000000-new", "unsure": {"threshold": 0.5},
-                "crop": {"margins": [1.0], "lift": 0.1, "size": 8}}
-        write_bundle(out, b"not a model", ["hoshizora rin", "nishikino maki"], info)
+        info = {"version": "20990101-000000-new"}
+        head = toy_head(["hoshizora rin", "nishikino maki"], toy_backbone().embedding_dim)
+        write_bundle(out, b"not a model", head, toy_backbone(), info)
         """,
     )
 

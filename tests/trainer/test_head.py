@@ -101,9 +101,9 @@ def test_head_shapes(trained: Head) -> None:
     assert trained.weights.shape == (DIM, 4)
     assert trained.bias.shape == (4,)
     assert trained.label_count == 4
-    assert trained.prototypes.shape == (12 * 4 * 2, DIM)  # every face, as seen and mirrored
-    np.testing.assert_allclose(np.linalg.norm(trained.prototypes, axis=1), 1.0, atol=1e-5)
-    assert sorted(np.unique(trained.prototype_labels)) == [0, 1, 2, 3]
+    assert trained.gallery.shape == (12 * 4 * 2, DIM)  # every face, as seen and mirrored
+    np.testing.assert_allclose(np.linalg.norm(trained.gallery, axis=1), 1.0, atol=1e-5)
+    assert sorted(np.unique(trained.gallery_labels)) == [0, 1, 2, 3]
     assert trained.top_k == 3
 
 
@@ -115,7 +115,7 @@ def test_top_k_shrinks_to_the_smallest_label() -> None:
 def test_prototypes_are_capped_per_label() -> None:
     features, labels = clusters([MAX_PROTOTYPES_PER_LABEL, 3], seed=8)
     head = fit_head(features, labels)
-    counts = np.bincount(head.prototype_labels)
+    counts = np.bincount(head.gallery_labels)
     assert counts.tolist() == [MAX_PROTOTYPES_PER_LABEL, 6]
 
 

@@ -6,6 +6,7 @@ export, then check the bundle, the report, and that TFLite agrees with the Keras
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -23,7 +24,7 @@ pytest.importorskip("tensorflow", reason="the trainer extra (TensorFlow) is not 
 
 import trainer.train
 from bot.errors import TrainingError
-from bot.vision.bundle import load_bundle
+from bot.vision.bundle import BackboneInfo, load_bundle
 from bot.vision.classifier import FaceClassifier
 from bot.vision.crop import CropSettings
 from bot.vision.faces import default_face_finder
@@ -95,8 +96,10 @@ def test_labels_are_the_folder_names_in_words(run: TinyRun) -> None:
 
 
 def test_model_json_describes_the_model(run: TinyRun, model_json: dict[str, Any]) -> None:
-    assert model_json["backbone"] == {"name": "mobilenet_v2", "input_size": 224}
-    assert CropSettings.from_dict(model_json["crop"]) == CropSettings()
+    backbone = BackboneInfo.from_dict(model_json["backbone"])
+    assert (backbone.name, backbone.input_size, backbone.feature_dim) == ("mobilenet_v2", 224, 1280)
+    assert backbone.crop == CropSettings.from_dict(model_json["crop"]) == CropSettings()
+    assert backbone.sha256 == hashlib.sha256((run.bundle / "model.tflite").read_bytes()).hexdigest()
     assert model_json["label_count"] == 3
     assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{8}", model_json["version"])
     assert model_json["created_at"].endswith("+00:00")
@@ -182,9 +185,10 @@ def test_tflite_scores_match_the_keras_head_on_a_training_picture(run: TinyRun) 
     views, _ = find_faces(path.read_bytes(), default_face_finder(None), bundle.crop)
     embedder = Embedder(run.backbone, "mobilenet_v2", bundle.crop)
     keras_scores, keras_familiarity = score(run.head, embedder.embed(views[:1]))
-    tflite_scores, tflite_familiarity = FaceClassifier(bundle).raw(views[0])
-    np.testing.assert_allclose(tflite_scores, keras_scores[0], atol=1e-2)
-    np.testing.assert_allclose(tflite_familiarity, keras_familiarity[0], atol=1e-2)
+    tflite_embedding = FaceClassifier(bundle).embedder.embed(views[0])
+    tflite_scores, tflite_familiarity = bundle.head.score(tflite_embedding)
+    np.testing.assert_allclose(tflite_scores[0], keras_scores[0], atol=1e-2)
+    np.testing.assert_allclose(tflite_familiarity[0], keras_familiarity[0], atol=1e-2)
 
 
 def test_the_model_names_its_training_pictures(run: TinyRun) -> None:
@@ -411,52 +415,41 @@ def toy() -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
     return backbone, views, features, labels
 
 
-def test_the_exported_graph_computes_head_score(toy: tuple[Any, ...]) -> None:
-    from trainer.export import InferenceModule
-    from trainer.head import fit_head
+def test_the_exported_graph_gives_the_backbones_features(toy: tuple[Any, ...]) -> None:
+    from trainer.export import BackboneModule
 
-    backbone, views, features, labels = toy
-    head = fit_head(features, labels)
-    module = InferenceModule(backbone, head, len(TOY_CROP.margins), TOY_CROP.size)
-    want_scores, want_familiarity = score(head, features)
-    for i in range(len(views)):
-        got = module.serve(views[i : i + 1].astype(np.float32)).numpy()[0]
-        np.testing.assert_allclose(got[0], want_scores[i], atol=1e-5)
-        np.testing.assert_allclose(got[1], want_familiarity[i], atol=1e-5)
-
-
-def test_the_exported_graph_computes_head_score_for_a_label_without_faces(
-    toy: tuple[Any, ...],
-) -> None:
-    from trainer.export import InferenceModule
-    from trainer.head import fit_head
-
-    backbone, views, features, labels = toy
-    keep = labels != 1
-    head = fit_head(features[keep], labels[keep])  # label ids 0 and 2: nobody is 1
-    module = InferenceModule(backbone, head, len(TOY_CROP.margins), TOY_CROP.size)
-    got = module.serve(views[:1].astype(np.float32)).numpy()[0]
-    _, want_familiarity = score(head, features[:1])
-    np.testing.assert_allclose(got[1], want_familiarity[0], atol=1e-5)
+    backbone, views, _, _ = toy
+    module = BackboneModule(backbone, TOY_CROP.size)
+    for view in views[:, 0]:
+        got = module.serve(view[np.newaxis].astype(np.float32)).numpy()
+        want = backbone.predict_on_batch(view[np.newaxis].astype(np.float32))
+        np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 @pytest.mark.parametrize("float16", [False, True])
 def test_the_converted_model_agrees_with_tensorflow(toy: tuple[Any, ...], float16: bool) -> None:
-    from trainer.export import InferenceModule, check_agreement, convert
+    from trainer.export import BackboneModule, check_agreement, convert
     from trainer.head import fit_head
 
     backbone, views, features, labels = toy
-    module = InferenceModule(backbone, fit_head(features, labels), 2, TOY_CROP.size)
+    module = BackboneModule(backbone, TOY_CROP.size)
     model = convert(module, float16=float16)
-    assert check_agreement(model, module, views[::3]) < (0.02 if float16 else 1e-5)
+    head = fit_head(features, labels)
+    assert check_agreement(model, module, head, views[::3]) < (0.02 if float16 else 1e-5)
 
 
 def test_a_model_that_disagrees_with_tensorflow_is_refused(toy: tuple[Any, ...]) -> None:
-    from trainer.export import InferenceModule, check_agreement, convert
+    import keras
+
+    from trainer.export import BackboneModule, check_agreement, convert
     from trainer.head import fit_head
 
     backbone, views, features, labels = toy
-    module = InferenceModule(backbone, fit_head(features, labels), 2, TOY_CROP.size)
-    other = InferenceModule(backbone, fit_head(features, (labels + 1) % 3), 2, TOY_CROP.size)
+    module = BackboneModule(backbone, TOY_CROP.size)
+    # Another "backbone": the crop's colours swapped around, so other features come out.
+    swapped = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Lambda(lambda x: x[..., ::-1]), backbone]
+    )
+    other = convert(BackboneModule(swapped, TOY_CROP.size), float16=False)
     with pytest.raises(TrainingError, match="the TFLite model disagrees with the trained model"):
-        check_agreement(convert(other, float16=False), module, views[:2])
+        check_agreement(other, module, fit_head(features, labels), views[:2])

@@ -14,34 +14,47 @@ import pytest
 from bot.errors import BundleError
 from bot.vision.bundle import (
     FORMAT_VERSION,
+    HEAD_FILE,
     INFO_FILE,
     LABELS_FILE,
     MODEL_FILE,
+    BackboneInfo,
     UnsureRule,
     load_bundle,
     write_bundle,
 )
 from bot.vision.crop import CropSettings
+from tests.bundles import toy_backbone, toy_head
 
 MODEL = b"TFL3 not really a model, but bundles do not look inside"
 LABELS = ("nishikino maki", "sakurauchi riko", "takimoto hifumi")
 
 
+BACKBONE = toy_backbone()
+
+
 def info(**overrides: Any) -> dict[str, Any]:
-    """The metadata a trainer passes to write_bundle (it adds version, labels and checksum)."""
-    values: dict[str, Any] = {
-        "version": "20250101-000000-abcdef12",
-        "crop": CropSettings(margins=(1.0, 1.5), lift=0.1, size=224).to_dict(),
-        "unsure": {"threshold": 0.62, "prob_weight": 0.5},
-        "metrics": {"top1": 0.97},
-    }
+    """The metadata a trainer passes to write_bundle (it adds labels, parts and checksums)."""
+    values: dict[str, Any] = {"version": "20250101-000000-abcdef12", "metrics": {"top1": 0.97}}
     values.update(overrides)
     return values
 
 
+def write(
+    dest: Path,
+    model: bytes = MODEL,
+    labels: tuple[str, ...] = LABELS,
+    values: dict[str, Any] | None = None,
+    extra: dict[str, bytes] | None = None,
+) -> Path:
+    """``write_bundle`` with a toy head for ``labels`` over the toy backbone's embeddings."""
+    head = toy_head(labels, BACKBONE.embedding_dim)
+    return write_bundle(dest, model, head, BACKBONE, info() if values is None else values, extra)
+
+
 @pytest.fixture
 def bundle(tmp_path: Path) -> Path:
-    return write_bundle(tmp_path / "bundle", MODEL, LABELS, info())
+    return write(tmp_path / "bundle")
 
 
 def leftovers(parent: Path, keep: str = "bundle") -> list[str]:
@@ -77,6 +90,9 @@ def test_write_bundle_completes_the_metadata(bundle: Path) -> None:
     assert written["label_count"] == len(LABELS)
     assert written["labels"] == list(LABELS)
     assert written["tflite_sha256"] == hashlib.sha256(MODEL).hexdigest()
+    assert written["head_sha256"] == hashlib.sha256((bundle / HEAD_FILE).read_bytes()).hexdigest()
+    assert BackboneInfo.from_dict(written["backbone"]) == BACKBONE
+    assert written["unsure"] == {"threshold": 0.62, "prob_weight": 0.5}
 
 
 def test_labels_are_written_one_a_line_in_output_order(bundle: Path) -> None:
@@ -84,7 +100,7 @@ def test_labels_are_written_one_a_line_in_output_order(bundle: Path) -> None:
 
 
 def test_extra_files_are_written_beside_the_model(tmp_path: Path) -> None:
-    path = write_bundle(tmp_path / "b", MODEL, LABELS, info(), {"report.md": b"# Report\n"})
+    path = write(tmp_path / "b", extra={"report.md": b"# Report\n"})
     assert (path / "report.md").read_bytes() == b"# Report\n"
 
 
@@ -99,13 +115,13 @@ def test_blank_lines_in_labels_are_ignored(bundle: Path) -> None:
 
 def test_non_ascii_labels_round_trip(tmp_path: Path) -> None:
     labels = ("西木野真姫", "Émilie", "riko")
-    assert load_bundle(write_bundle(tmp_path / "b", MODEL, labels, info())).labels == labels
+    assert load_bundle(write(tmp_path / "b", labels=labels)).labels == labels
 
 
 def test_a_bundle_without_a_version_says_unknown(tmp_path: Path) -> None:
     values = info()
     del values["version"]
-    assert load_bundle(write_bundle(tmp_path / "b", MODEL, LABELS, values)).version == "unknown"
+    assert load_bundle(write(tmp_path / "b", values=values)).version == "unknown"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,29 +175,48 @@ REFUSALS: dict[str, tuple[Callable[[Path], object], str]] = {
         lambda path: (path / LABELS_FILE).write_bytes(b"\xff\xfe\x00bad"),
         r"cannot be read",
     ),
-    "newer format": (set_info(format_version=2), r"has format 2; this bot reads format 1"),
+    "head missing": (remove(HEAD_FILE), r"incomplete: head\.npz missing"),
+    "newer format": (set_info(format_version=3), r"has format 3; this bot reads format 2"),
+    "format 1 (backbone and head in one file)": (
+        set_info(format_version=1),
+        r"has format 1; this bot reads format 2 \(train it again\)",
+    ),
     "no format": (drop_info("format_version"), r"has format None"),
     "tampered model": (
         lambda path: (path / MODEL_FILE).write_bytes(MODEL + b"\x00"),
         r"model\.tflite does not match the checksum in model\.json",
     ),
     "invalid json": (
-        lambda path: (path / INFO_FILE).write_text('{"format_version": 1,'),
+        lambda path: (path / INFO_FILE).write_text('{"format_version": 2,'),
         r"cannot be read",
     ),
     "json not an object": (
         lambda path: (path / INFO_FILE).write_text("[1, 2, 3]"),
         r"model\.json is not a JSON object",
     ),
-    "no crop settings": (drop_info("crop"), r"lacks valid crop or unsure settings"),
-    "no unsure rule": (drop_info("unsure"), r"lacks valid crop or unsure settings"),
-    "threshold not a number": (
-        set_info(unsure={"threshold": "high"}),
-        r"lacks valid crop or unsure settings",
-    ),
+    "no backbone description": (drop_info("backbone"), r"lacks a valid backbone description"),
     "negative crop margin": (
-        set_info(crop={"margins": [-1.0], "lift": 0.1, "size": 224}),
-        r"lacks valid crop or unsure settings",
+        set_info(backbone={**BACKBONE.to_dict(), "crop": {"margins": [-1.0], "lift": 0.1}}),
+        r"lacks a valid backbone description",
+    ),
+    "backbone input size unlike its crop": (
+        set_info(backbone={**BACKBONE.to_dict(), "input_size": 160}),
+        r"lacks a valid backbone description",
+    ),
+    "head for other embeddings": (
+        set_info(backbone={**BACKBONE.to_dict(), "feature_dim": 5}),
+        r"the head takes embeddings of 8 numbers, the backbone gives 10",
+    ),
+    "tampered head": (
+        lambda path: (path / HEAD_FILE).write_bytes(b"PK not a head"),
+        r"head\.npz does not match the checksum in model\.json",
+    ),
+    "head not an npz": (
+        lambda path: [
+            (path / HEAD_FILE).write_bytes(b"PK not a head"),
+            edit_info(path, head_sha256=None),
+        ],
+        r"the head cannot be read",
     ),
 }
 
@@ -213,13 +248,22 @@ def test_the_refusal_message_names_every_missing_part(bundle: Path) -> None:
         load_bundle(bundle)
 
 
+def test_a_head_whose_labels_differ_from_labels_txt_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "b")
+    other = toy_head(("a", "b", "c"), BACKBONE.embedding_dim).to_bytes()
+    (path / HEAD_FILE).write_bytes(other)
+    edit_info(path, head_sha256=hashlib.sha256(other).hexdigest())
+    with pytest.raises(BundleError, match=r"labels\.txt and head\.npz list different labels"):
+        load_bundle(path)
+
+
 # ---------------------------------------------------------------------------------------------
 # Atomic writes
 # ---------------------------------------------------------------------------------------------
 
 
 def test_writing_over_a_bundle_replaces_it_and_leaves_nothing_behind(bundle: Path) -> None:
-    write_bundle(bundle, b"new model", ("a", "b"), info(version="v2"), {"report.md": b"new"})
+    write(bundle, b"new model", ("a", "b"), info(version="v2"), {"report.md": b"new"})
     loaded = load_bundle(bundle)
     assert loaded.labels == ("a", "b")
     assert loaded.version == "v2"
@@ -228,14 +272,14 @@ def test_writing_over_a_bundle_replaces_it_and_leaves_nothing_behind(bundle: Pat
 
 
 def test_files_of_the_old_bundle_do_not_survive_a_rewrite(tmp_path: Path) -> None:
-    path = write_bundle(tmp_path / "bundle", MODEL, LABELS, info(), {"confusion.png": b"png"})
-    write_bundle(path, MODEL, LABELS, info())
+    path = write(tmp_path / "bundle", extra={"confusion.png": b"png"})
+    write(path)
     assert not (path / "confusion.png").exists()
 
 
 def test_a_bundle_that_would_be_refused_is_never_put_in_place(bundle: Path) -> None:
     with pytest.raises(BundleError, match="lists a label twice"):
-        write_bundle(bundle, b"new model", ("a", "a"), info(version="v2"))
+        write(bundle, b"new model", ("a", "a"), info(version="v2"))
     assert load_bundle(bundle).version == "20250101-000000-abcdef12"
     assert leftovers(bundle.parent) == []
 
@@ -244,7 +288,7 @@ def test_a_failed_file_write_leaves_the_old_bundle_and_no_temporary_directory(
     bundle: Path,
 ) -> None:
     with pytest.raises(OSError):
-        write_bundle(bundle, b"new model", LABELS, info(), {"no/such/folder.md": b"x"})
+        write(bundle, b"new model", extra={"no/such/folder.md": b"x"})
     assert load_bundle(bundle).model_path.read_bytes() == MODEL
     assert leftovers(bundle.parent) == []
 
@@ -268,7 +312,7 @@ def test_a_failure_moving_the_old_bundle_aside_leaves_it_intact(
 ) -> None:
     failing_replace(monkeypatch, lambda src, dst: src == bundle)
     with pytest.raises(OSError, match="No space left"):
-        write_bundle(bundle, b"new model", ("a", "b"), info(version="v2"))
+        write(bundle, b"new model", ("a", "b"), info(version="v2"))
     monkeypatch.undo()
     assert load_bundle(bundle).labels == LABELS
     assert leftovers(bundle.parent) == []
@@ -279,7 +323,7 @@ def test_a_failure_renaming_the_new_bundle_into_place_leaves_the_old_one_intact(
 ) -> None:
     failing_replace(monkeypatch, lambda src, dst: dst == bundle)
     with pytest.raises(OSError, match="No space left"):
-        write_bundle(bundle, b"new model", ("a", "b"), info(version="v2"))
+        write(bundle, b"new model", ("a", "b"), info(version="v2"))
     monkeypatch.undo()
     assert load_bundle(bundle).labels == LABELS
     assert leftovers(bundle.parent) == []
@@ -291,12 +335,12 @@ def test_a_first_bundle_that_fails_to_land_leaves_no_directory(
     dest = tmp_path / "bundle"
     failing_replace(monkeypatch, lambda src, dst: dst == dest)
     with pytest.raises(OSError, match="No space left"):
-        write_bundle(dest, MODEL, LABELS, info())
+        write(dest)
     assert sorted(tmp_path.iterdir()) == []
 
 
 def test_write_bundle_creates_missing_parent_directories(tmp_path: Path) -> None:
-    path = write_bundle(tmp_path / "models" / "current", MODEL, LABELS, info())
+    path = write(tmp_path / "models" / "current")
     assert load_bundle(path).labels == LABELS
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from bot.errors import BundleError
-from bot.vision.bundle import ModelBundle, load_bundle, write_bundle
+from bot.vision.bundle import BackboneInfo, ModelBundle, load_bundle, write_bundle
 from bot.vision.classifier import FaceClassifier
-from bot.vision.crop import crop_views
+from bot.vision.crop import CropSettings, crop_views
 from bot.vision.faces import default_face_finder
+from bot.vision.head import Head, UnsureRule
+from tests.bundles import toy_head
 from tests.pictures import CHARACTERS, TINY_LABELS, TinyRun, character_picture, tiny_training_run
 
 
@@ -34,13 +35,24 @@ def face_views(bundle: ModelBundle, character: int, seed: int = 7) -> np.ndarray
 
 
 def rewritten(
-    run: TinyRun, dest: Path, labels: tuple[str, ...] = TINY_LABELS, **info: Any
+    run: TinyRun,
+    dest: Path,
+    *,
+    head: Head | None = None,
+    backbone: BackboneInfo | None = None,
+    model: bytes | None = None,
 ) -> ModelBundle:
-    """The tiny run's model in a new, self-consistent bundle with other labels or settings."""
+    """The tiny run's bundle rewritten, self-consistently, with another head or backbone."""
     values = json.loads((run.bundle / "model.json").read_text("utf-8"))
-    values.update(info)
-    model = (run.bundle / "model.tflite").read_bytes()
-    return load_bundle(write_bundle(dest, model, labels, values))
+    trained = load_bundle(run.bundle)
+    path = write_bundle(
+        dest,
+        model or trained.model_path.read_bytes(),
+        head or trained.head,
+        backbone or trained.backbone,
+        values,
+    )
+    return load_bundle(path)
 
 
 @pytest.mark.parametrize("character", [0, 1, 2])
@@ -63,9 +75,20 @@ def test_familiarity_is_a_cosine_similarity(classifier: FaceClassifier) -> None:
     assert -1.0 <= prediction.familiarity <= 1.0
 
 
-def test_raw_gives_scores_and_familiarity_for_every_label(classifier: FaceClassifier) -> None:
-    scores, familiarity = classifier.raw(face_views(classifier.bundle, 0))
-    assert scores.shape == familiarity.shape == (3,)
+def test_a_face_embedding_has_every_view_and_unit_length(classifier: FaceClassifier) -> None:
+    embedding = classifier.embedder.embed(face_views(classifier.bundle, 0))
+    assert embedding.shape == (classifier.bundle.backbone.embedding_dim,)
+    assert np.linalg.norm(embedding) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_another_head_on_the_same_backbone_names_its_own_labels(
+    run: TinyRun, tmp_path: Path
+) -> None:
+    trained = load_bundle(run.bundle)
+    other = toy_head(("x", "y"), trained.backbone.embedding_dim)
+    bundle = rewritten(run, tmp_path / "b", head=other)
+    prediction = FaceClassifier(bundle).classify(face_views(bundle, 0))
+    assert {s.label for s in prediction.scores} == {"x", "y"}
 
 
 def test_noise_is_less_familiar_than_a_drawn_face(classifier: FaceClassifier) -> None:
@@ -79,30 +102,35 @@ def test_noise_is_less_familiar_than_a_drawn_face(classifier: FaceClassifier) ->
 def test_unsure_follows_the_bundle_threshold(
     run: TinyRun, tmp_path: Path, threshold: float, unsure: bool
 ) -> None:
-    bundle = rewritten(run, tmp_path / "b", unsure={"threshold": threshold, "prob_weight": 0.5})
+    head = load_bundle(run.bundle).head.with_unsure(UnsureRule(threshold, 0.5))
+    bundle = rewritten(run, tmp_path / "b", head=head)
     prediction = FaceClassifier(bundle).classify(face_views(bundle, 0))
     assert prediction.unsure is unsure
 
 
-def test_labels_that_disagree_with_the_model_output_are_refused(
+def test_a_feature_size_that_disagrees_with_the_model_output_is_refused(
     run: TinyRun, tmp_path: Path
 ) -> None:
-    bundle = rewritten(run, tmp_path / "b", labels=(*TINY_LABELS, "char d"))
-    with pytest.raises(BundleError, match=r"labels\.txt has 4 labels: expected one output"):
+    trained = load_bundle(run.bundle).backbone
+    backbone = BackboneInfo(trained.name, trained.sha256, trained.input_size, 5, trained.crop)
+    head = toy_head(TINY_LABELS, backbone.embedding_dim)
+    bundle = rewritten(run, tmp_path / "b", head=head, backbone=backbone)
+    with pytest.raises(BundleError, match=r"but its description says \(1, 5\)"):
         FaceClassifier(bundle)
 
 
-def test_crop_views_that_disagree_with_the_model_input_are_refused(
+def test_a_crop_size_that_disagrees_with_the_model_input_is_refused(
     run: TinyRun, tmp_path: Path
 ) -> None:
-    crop = {"margins": [1.0, 1.25, 1.5], "lift": 0.1, "size": 224}
-    bundle = rewritten(run, tmp_path / "b", crop=crop)
-    with pytest.raises(BundleError, match=r"describes \(1, 3, 224, 224, 3\)"):
+    trained = load_bundle(run.bundle).backbone
+    crop = CropSettings(margins=trained.crop.margins, lift=trained.crop.lift, size=160)
+    backbone = BackboneInfo(trained.name, trained.sha256, 160, trained.feature_dim, crop)
+    bundle = rewritten(run, tmp_path / "b", backbone=backbone)
+    with pytest.raises(BundleError, match=r"but its description says \(1, 160, 160, 3\)"):
         FaceClassifier(bundle)
 
 
 def test_a_model_file_that_is_not_tflite_is_refused(tmp_path: Path, run: TinyRun) -> None:
-    values = json.loads((run.bundle / "model.json").read_text("utf-8"))
-    path = write_bundle(tmp_path / "b", b"not a flatbuffer" * 8, TINY_LABELS, values)
+    bundle = rewritten(run, tmp_path / "b", model=b"not a flatbuffer" * 8)
     with pytest.raises(BundleError, match="not a model LiteRT can run"):
-        FaceClassifier(load_bundle(path))
+        FaceClassifier(bundle)

@@ -1,0 +1,173 @@
+"""The head: a face's embedding in, ranked labels and an "unsure" flag out.
+
+A head is small (a linear classifier and a gallery of training embeddings) and runs in
+numpy, so many heads can share one backbone: the operator's base model and each server's
+own model differ only in their heads. The trainer validates with this same code, so what
+ships is what was validated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bot.errors import BundleError
+
+HEAD_FORMAT = 1
+
+
+def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``x`` scaled to unit length along ``axis``."""
+    return x / (np.linalg.norm(x, axis=axis, keepdims=True) + 1e-8)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class UnsureRule:
+    """When an answer is "unsure": ``familiarity + prob_weight * score`` of the best label
+    below ``threshold`` (familiarity is the face's similarity to that label's training faces).
+    """
+
+    threshold: float
+    prob_weight: float = 0.5
+
+    def confidence(self, score: float | np.ndarray, familiarity: float | np.ndarray) -> Any:
+        """The number compared with the threshold."""
+        return familiarity + self.prob_weight * score
+
+    def is_unsure(self, score: float, familiarity: float) -> bool:
+        """True when the best label is too little like what the model was taught."""
+        return bool(self.confidence(score, familiarity) < self.threshold)
+
+
+@dataclass(frozen=True, eq=False)
+class Head:
+    """Weights of a trained head over ``D``-dimensional face embeddings.
+
+    ``weights`` (``D×C``) and ``bias`` (``C``) form the softmax classifier; ``gallery`` (unit
+    rows, ``M×D``) with ``gallery_labels`` (label ids) are the training faces "familiarity"
+    looks at: the mean cosine similarity to a label's ``top_k`` nearest ones.
+    """
+
+    labels: tuple[str, ...]
+    weights: np.ndarray
+    bias: np.ndarray
+    gallery: np.ndarray
+    gallery_labels: np.ndarray
+    top_k: int
+    unsure: UnsureRule
+
+    def __post_init__(self) -> None:
+        dim, count = self.weights.shape
+        if count != len(self.labels) or self.bias.shape != (count,):
+            raise BundleError(
+                f"the head has {len(self.labels)} labels but weights for {count} "
+                f"and a bias of shape {self.bias.shape}"
+            )
+        if self.gallery.ndim != 2 or self.gallery.shape[1] != dim:
+            raise BundleError(f"the head's gallery has shape {self.gallery.shape}, not (M, {dim})")
+        if self.gallery_labels.shape != (self.gallery.shape[0],):
+            raise BundleError("the head's gallery labels do not match its gallery")
+        if (
+            len(self.gallery_labels)
+            and not 0 <= self.gallery_labels.min() <= (self.gallery_labels.max()) < count
+        ):
+            raise BundleError("the head's gallery names a label it does not have")
+        if self.top_k < 1:
+            raise BundleError("the head's top_k must be at least 1")
+
+    @property
+    def dim(self) -> int:
+        """The embedding length the head expects."""
+        return int(self.weights.shape[0])
+
+    @property
+    def label_count(self) -> int:
+        """How many labels the head tells apart."""
+        return len(self.labels)
+
+    def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax scores and per-label familiarity (``M×C`` each) for ``M×D`` embeddings.
+
+        A label with no gallery faces gets familiarity -1, the lowest cosine similarity.
+        """
+        features = np.atleast_2d(np.asarray(features, np.float32))
+        probs = softmax(features @ self.weights + self.bias)
+        sims = l2_normalise(features) @ self.gallery.T.astype(np.float32)
+        familiarity = np.full((len(features), self.label_count), -1.0, np.float32)
+        for label in np.unique(self.gallery_labels):
+            block = sims[:, self.gallery_labels == label]
+            k = min(self.top_k, block.shape[1])
+            nearest = np.partition(block, block.shape[1] - k, axis=1)[:, -k:]
+            familiarity[:, label] = nearest.mean(axis=1)
+        return probs, familiarity
+
+    def to_bytes(self) -> bytes:
+        """The head as an ``.npz`` (no pickles), gallery stored as float16."""
+        buffer = io.BytesIO()
+        meta = {
+            "format": HEAD_FORMAT,
+            "labels": list(self.labels),
+            "top_k": self.top_k,
+            "unsure": {"threshold": self.unsure.threshold, "prob_weight": self.unsure.prob_weight},
+        }
+        np.savez(
+            buffer,
+            meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8),
+            weights=self.weights.astype(np.float32),
+            bias=self.bias.astype(np.float32),
+            gallery=self.gallery.astype(np.float16),
+            gallery_labels=self.gallery_labels.astype(np.int32),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Head:
+        """Read what :meth:`to_bytes` wrote; raise :class:`BundleError` for anything else."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
+                if meta.get("format") != HEAD_FORMAT:
+                    raise BundleError(f"the head has format {meta.get('format')!r}, not 1")
+                rule = meta["unsure"]
+                return cls(
+                    labels=tuple(str(label) for label in meta["labels"]),
+                    weights=arrays["weights"].astype(np.float32),
+                    bias=arrays["bias"].astype(np.float32),
+                    gallery=arrays["gallery"].astype(np.float32),
+                    gallery_labels=arrays["gallery_labels"].astype(np.int64),
+                    top_k=int(meta["top_k"]),
+                    unsure=UnsureRule(float(rule["threshold"]), float(rule["prob_weight"])),
+                )
+        except BundleError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise BundleError(f"the head cannot be read: {exc}") from exc
+
+    def with_unsure(self, rule: UnsureRule) -> Head:
+        """The same head with another unsure rule."""
+        return Head(
+            self.labels,
+            self.weights,
+            self.bias,
+            self.gallery,
+            self.gallery_labels,
+            self.top_k,
+            rule,
+        )
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
