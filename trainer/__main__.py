@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--float32", action="store_true", help="keep float32 weights")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--json", action="store_true", help="print model.json when done")
+    train.add_argument(
+        "--progress-json",
+        action="store_true",
+        help='print one JSON line per step to stdout: {"stage": S, "done": N, "total": T}',
+    )
     return parser
 
 
@@ -56,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from trainer import progress
     from trainer.train import TrainOptions, train
+
+    if args.progress_json:
+        progress.enable()
 
     try:
         cascade = resolve_cascade(args.cascade)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from bot.vision.crop import CropSettings
 from bot.vision.embedder import combine_views
+from trainer import progress
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Embedder:
                 np.asarray(
                     self.backbone.predict_on_batch(both[i : i + self.batch_size].astype(np.float32))
                 )
-                for i in batches
+                for i in progress.steps("embedding", batches, len(starts))
             ]
         )
         pooled = pooled.reshape(2, n, v, -1).transpose(1, 0, 2, 3)

@@ -21,6 +21,7 @@ from bot.vision.crop import CropSettings
 from bot.vision.faces import default_face_finder
 from bot.vision.head import Head
 from trainer import head as heads
+from trainer import progress
 from trainer.dataset import LabelledPicture, describe_skip, file_digest, find_faces, scan_folder
 from trainer.features import CachedFaces, Embedder, EmbeddingCache
 from trainer.report import confusion_png, markdown_report
@@ -89,7 +90,8 @@ def _gather_faces(
     pending: list[tuple[int, str, np.ndarray, tuple[str, ...]]] = []
     skipped: list[str] = []
     samples: dict[str, np.ndarray] = {}
-    for index, picture in enumerate(tqdm(pictures, "finding faces", disable=not options.progress)):
+    bar = tqdm(pictures, "finding faces", disable=not options.progress)
+    for index, picture in enumerate(progress.steps("faces", bar, len(pictures))):
         try:
             data = picture.path.read_bytes()
         except OSError as exc:
@@ -203,10 +205,14 @@ def train(options: TrainOptions) -> TrainResult:
     # thread while the final model is exported: the two steps use both cores.
     _, groups = np.unique([item.digest for item in gathered], return_inverse=True)
     with ThreadPoolExecutor(max_workers=1) as pool:
+        progress.report("validation", 0, 1)
         pending_validation = pool.submit(_validate, features, labels, groups, options)
+        progress.report("export", 0, 1)
         head = heads.fit_head(features, labels, label_names, c=options.regularisation)
         model, agreement = _export(backbone, head, options, gathered, samples)
+        progress.report("export", 1, 1)
         validation = pending_validation.result()
+        progress.report("validation", 1, 1)
     rule = heads.choose_unsure_rule(
         validation, false_flag_rate=options.false_flag_rate, prob_weight=options.prob_weight
     )
@@ -257,7 +263,9 @@ def train(options: TrainOptions) -> TrainResult:
         "confusion.png": confusion_png(validation.confusion, label_names),
         "report.md": markdown_report(info).encode("utf-8"),
     }
+    progress.report("writing", 0, 1)
     write_bundle(options.out, model, head, backbone_info, info, extra)
+    progress.report("writing", 1, 1)
     lap("write")
     info["timings"] = timings
     log.info("trained %s: top-1 %.3f over %d pictures", version, validation.accuracy, len(features))

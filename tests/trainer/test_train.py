@@ -7,6 +7,7 @@ export, then check the bundle, the report, and that TFLite agrees with the Keras
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -38,6 +39,7 @@ from tests.pictures import (
     tiny_training_run,
     write_dataset,
 )
+from trainer import progress
 from trainer.__main__ import main as trainer_main
 from trainer.dataset import find_faces
 from trainer.features import Embedder
@@ -252,6 +254,36 @@ def test_a_retrain_from_the_cache_alone_embeds_nothing_and_still_checks_the_expo
     assert counter.calls == []
     assert result.info["tflite"]["max_diff"] < 0.02
     assert result.info["training"]["faces"] == 15
+
+
+def test_progress_json_reports_each_stage_in_order_up_to_its_end(
+    run: TinyRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = copy_data(run, tmp_path / "data")
+    new_picture = encode(character_picture(CHARACTERS[2], np.random.default_rng(321)))
+    (data / "char_c" / "new.png").write_bytes(new_picture)
+    reuse_backbone(monkeypatch, run)
+    lines = io.StringIO()
+    progress.enable(lines)
+    try:
+        train(
+            TrainOptions(
+                data=data,
+                out=tmp_path / "b",
+                cache_dir=run.cache,
+                folds=2,
+                repeats=1,
+                progress=False,
+            )
+        )
+    finally:
+        progress.disable()
+    steps = [json.loads(line) for line in lines.getvalue().splitlines()]
+    stages = list(dict.fromkeys(step["stage"] for step in steps))
+    assert stages == ["faces", "embedding", "validation", "export", "writing"]
+    last = {step["stage"]: step for step in steps}
+    assert all(step["done"] == step["total"] for step in last.values()), last
+    assert last["faces"]["total"] == 16
 
 
 # ---------------------------------------------------------------------------------------------
