@@ -32,6 +32,15 @@ SECRET_FIELDS = frozenset({"discord_token"})
 """Settings whose values never appear in an error message."""
 
 
+def default_training_concurrency() -> int:
+    """One training per two cores this process may use (a training keeps about two busy)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // 2)
+
+
 class ConfigError(ValueError):
     """A setting has a value the bot cannot use; the message names the variable."""
 
@@ -85,6 +94,8 @@ class Settings(BaseSettings):
     download_timeout: float = Field(default=20.0, ge=1)
     workers: int = Field(default=2, ge=1)
     queue_size: int = Field(default=16, ge=1)
+    training_concurrency: int = Field(default_factory=lambda: default_training_concurrency(), ge=1)
+    """How many servers' trainings this process runs at once (more wait their turn)."""
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
     log_level: str = "INFO"

@@ -6,6 +6,7 @@ import discord
 
 from bot.vision.recognizer import Recognition
 
+NO_ANIME_FACE = "I found no anime face in that picture."
 NOT_RECORDED = "I can't record corrections right now, so this answer has no correction menu."
 SURE_COLOUR = discord.Colour.green()
 UNSURE_COLOUR = discord.Colour.orange()
@@ -16,13 +17,27 @@ def percent(score: float) -> str:
     return f"{score * 100:.1f}%"
 
 
+BEST_GUESS = (
+    "I found no anime face in that picture, so this is only my best guess for the picture "
+    "as a whole (it cannot be corrected)."
+)
+NO_FACE_TRY_GUESS = (
+    f"{NO_ANIME_FACE} Use `/identify` with `guess: True` to see my best guess anyway."
+)
+
+
 def answer_embed(
-    recognition: Recognition, *, labels_shown: int, annotated: bool, correctable: bool = True
+    recognition: Recognition,
+    *,
+    labels_shown: int,
+    annotated: bool,
+    correctable: bool = True,
+    note: str | None = None,
 ) -> discord.Embed:
     """One field per face (the main face first), the top labels with their scores.
 
-    ``correctable`` is False when the answer could not be stored: the reply then has no
-    correction menu and says why.
+    ``correctable`` is False when the reply has no correction menu; ``note`` then says why
+    (the answer could not be stored, or it is only a best guess).
     """
     faces = recognition.faces
     any_sure = any(not face.prediction.unsure for face in faces)
@@ -53,8 +68,7 @@ def answer_embed(
     )
     if correctable:
         footer += " · wrong? use the menu below"
-    else:
-        embed.description = NOT_RECORDED
+    embed.description = note
     embed.set_footer(text=footer)
     return embed
 

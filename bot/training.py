@@ -1,10 +1,18 @@
 """Retraining: export the confirmed data, run the trainer in its own process, gate, promote.
 
-A candidate replaces the serving model only if it is at least as accurate on a fixed
-validation set (examples whose picture hash falls in one fifth of the hash space, so the
-same examples are always held out). Only one training runs at a time across every
-process sharing the database. A candidate or an earlier bundle that cannot serve is
-never promoted: the current model keeps serving and the admin is told why.
+A server trains on its own confirmed examples only. A candidate replaces the serving model
+only if it is at least as accurate on a fixed validation set (examples whose picture hash
+falls in one fifth of the hash space, so the same examples are always held out). A
+candidate or an earlier bundle that cannot serve is never promoted: the current model
+keeps serving and the admin is told why.
+
+One training per server at a time, across every process sharing the database: each run
+holds the database lock ``training:<server>`` under a holder unique to the run (renewed
+while it lives, so it lapses ``LOCK_TTL`` seconds after a process dies). Different
+servers train at once up to ``TRAINING_CONCURRENCY`` per process; more wait their turn.
+A run's staging directory carries its run token, and a run deletes another's leftovers
+only when no live lock is held under that token: nothing one run does can delete the
+files of a run that is still going.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import signal
 import sys
 import tempfile
 import time
+import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -30,11 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.errors import BotError, BundleError, TrainingBusyError, TrainingError
+from bot.errors import BotError, BundleError, StorageError, TrainingBusyError, TrainingError
 from bot.models import ModelStore, check_runnable
 from bot.names import folder_name, normalise_name
 from bot.storage.db import Storage
 from bot.storage.schema import RunStatus
+from bot.storage.scope import Scope
 from bot.vision.bundle import INFO_FILE, load_bundle
 from bot.vision.decode import sniff_format
 from bot.vision.faces import default_face_finder
@@ -42,7 +52,9 @@ from bot.vision.recognizer import Recognizer
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = "training"
+LOCK_PREFIX = "training:"
+LOCK_TTL = 120.0
+RENEW_EVERY = LOCK_TTL / 4
 VALIDATION_MODULUS = 5
 MIN_LABELS = 2
 MIN_TRAINING_PICTURES = 2
@@ -50,11 +62,18 @@ DEFAULT_TIMEOUT = 3600.0
 PROGRESS_EVERY = 5.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGING_PREFIX = ".candidate-"
+# A staging directory, or the temporary one the trainer writes it through (".<name>.<x>.tmp").
+STAGING_DIR = re.compile(r"^\.{1,2}candidate-(?P<token>[0-9a-f]{32})(?:\..*)?$")
 # The last line of a traceback for an OSError: ``OSError: [Errno 28] No space left on device: '…'``.
 OS_ERROR_LINE = re.compile(r"^\w+: \[Errno \d+\] (?P<reason>[^:]+)")
 
 Progress = Callable[[str], Awaitable[None]]
 Example = tuple[str, bytes]
+
+
+def lock_name(guild_id: int) -> str:
+    """The database lock a server's training holds."""
+    return f"{LOCK_PREFIX}{guild_id}"
 
 
 def picture_suffix(data: bytes) -> str:
@@ -192,27 +211,64 @@ class TrainingManager:
         self.instance = instance
         self.timeout = timeout
         self.python = python
+        self._slots = asyncio.Semaphore(settings.training_concurrency)
 
-    async def dataset(self) -> list[Example]:
-        """Every confirmed example as (label, picture bytes)."""
-        return [example async for example in self.storage.examples.iter_dataset()]
+    async def dataset(self, scope: Scope) -> list[Example]:
+        """Every confirmed example of ``scope`` as (display name, picture bytes)."""
+        return [example async for example in self.storage.examples.iter_dataset(scope)]
 
     async def retrain(
-        self, requested_by: int | None, guild_id: int | None, progress: Progress
+        self, requested_by: int | None, guild_id: int, progress: Progress
     ) -> TrainingOutcome:
-        """Train a candidate on all confirmed data and promote it if it passes the gate.
+        """Train a candidate on the server's confirmed data; promote it if it passes the gate.
 
-        Raises ``TrainingBusyError`` when another training runs; a failure raises
-        ``TrainingError`` after recording it, leaving the current model serving.
+        Raises ``TrainingBusyError`` when the server's training already runs (or waits its
+        turn); a failure raises ``TrainingError`` after recording it, leaving the current
+        model serving.
         """
-        ttl = self.timeout + 600
-        if not await self.storage.locks.acquire(LOCK_NAME, self.instance, ttl):
-            raise TrainingBusyError("A training is already running; try again when it is done.")
+        token = uuid.uuid4().hex
+        holder = f"{self.instance}/{token}"
+        name = lock_name(guild_id)
+        if not await self.storage.locks.acquire(name, holder, LOCK_TTL):
+            raise TrainingBusyError(
+                "A training of this server is already running; "
+                "I'll say here when it is done, then you can start another."
+            )
+        log.info("training of server %s starts as run %s", guild_id, holder)
+        renewing = asyncio.create_task(self._keep_lock(name, holder))
+        try:
+            if self._slots.locked():
+                await progress(
+                    "Waiting for a training of another server to finish "
+                    f"(at most {self.settings.training_concurrency} at a time)…"
+                )
+            async with self._slots:
+                return await self._recorded_run(requested_by, guild_id, token, progress)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            with contextlib.suppress(Exception):
+                await self.storage.locks.release(name, holder)
+
+    async def _keep_lock(self, name: str, holder: str) -> None:
+        """Renew the run's lock while it lives (a dead process's lock lapses by itself)."""
+        while True:
+            await asyncio.sleep(RENEW_EVERY)
+            try:
+                if not await self.storage.locks.acquire(name, holder, LOCK_TTL):
+                    log.warning("training run %s lost its lock %s", holder, name)
+            except StorageError:
+                log.warning("could not renew the lock of training run %s", holder, exc_info=True)
+
+    async def _recorded_run(
+        self, requested_by: int | None, guild_id: int, token: str, progress: Progress
+    ) -> TrainingOutcome:
         run_id: int | None = None
         try:
             run_id = await self.storage.runs.start(guild_id, requested_by)
             try:
-                outcome = await self._train(progress)
+                outcome = await self._train(Scope.of_guild(guild_id), token, progress)
             except OSError as exc:
                 reason = exc.strerror or exc.__class__.__name__
                 raise TrainingError(f"The training could not write its files: {reason}.") from exc
@@ -223,9 +279,6 @@ class TrainingManager:
                         run_id, RunStatus.FAILED, message=failure_message(exc)
                     )
             raise
-        finally:
-            with contextlib.suppress(Exception):
-                await self.storage.locks.release(LOCK_NAME, self.instance)
         status = RunStatus.SUCCEEDED if outcome.promoted else RunStatus.REJECTED
         await self.storage.runs.finish(
             run_id,
@@ -236,10 +289,10 @@ class TrainingManager:
         )
         return outcome
 
-    async def _train(self, progress: Progress) -> TrainingOutcome:
-        examples = await self.dataset()
+    async def _train(self, scope: Scope, token: str, progress: Progress) -> TrainingOutcome:
+        examples = await self.dataset(scope)
         self.models.bundles.mkdir(parents=True, exist_ok=True)
-        self._remove_stale_candidates()
+        await self._remove_abandoned_candidates()
         with tempfile.TemporaryDirectory(prefix="animebot-train-") as tmp:
             root = Path(tmp)
             summary, validation = write_split(examples, root)
@@ -254,7 +307,7 @@ class TrainingManager:
                 f"{len(summary.training)} characters "
                 f"({len(validation)} held out for validation)…"
             )
-            staging = self.models.bundles / f"{STAGING_PREFIX}{os.getpid()}-{time.time_ns()}"
+            staging = self.models.bundles / f"{STAGING_PREFIX}{token}"
             try:
                 await self._run_trainer(root / "train", staging, progress)
                 try:
@@ -263,20 +316,26 @@ class TrainingManager:
                 except (OSError, ValueError, KeyError, TypeError) as exc:
                     raise TrainingError("The trainer ended without a readable model.") from exc
                 final = self.models.bundle_path(version)
-                if final.exists():
-                    shutil.rmtree(final)
-                staging.rename(final)
+                # A version names its model's checksum: a bundle already there is this one.
+                if not final.exists():
+                    staging.rename(final)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
             await progress("Checking the new model against the current one…")
             return await self._gate(version, info, validation, sum(summary.training.values()))
 
-    def _remove_stale_candidates(self) -> None:
-        """Delete what a training killed with its process left (we hold the training lock)."""
-        for prefix in (STAGING_PREFIX, f".{STAGING_PREFIX}"):
-            for stale in self.models.bundles.glob(f"{prefix}*"):
-                log.info("removing %s, left by an interrupted training", stale.name)
-                shutil.rmtree(stale, ignore_errors=True)
+    async def _remove_abandoned_candidates(self) -> None:
+        """Delete staging directories of runs that no longer hold a lock (killed with their
+        process); those of live runs, and anything not named like a staging directory, stay."""
+        live = {
+            holder.rpartition("/")[2] for holder in await self.storage.locks.holders(LOCK_PREFIX)
+        }
+        for path in self.models.bundles.iterdir():
+            match = STAGING_DIR.match(path.name)
+            if match is None or match["token"] in live:
+                continue
+            log.info("removing %s, left by an interrupted training", path.name)
+            shutil.rmtree(path, ignore_errors=True)
 
     async def _check_candidate(self, version: str, validation: list[Example]) -> float | None:
         """The candidate's validation accuracy (None without validation pictures).
@@ -406,12 +465,13 @@ class TrainingManager:
             await self.storage.model_versions.activate(version)
         return version
 
-    async def export_zip(self) -> bytes:
-        """The confirmed dataset as a zip in the trainer's layout (``<label>/<n>.png``)."""
+    async def export_zip(self, scope: Scope) -> bytes:
+        """The confirmed dataset of ``scope`` as a zip in the trainer's layout
+        (``<Character_Name>/<n>.jpg``)."""
         buffer = io.BytesIO()
         counts: Counter[str] = Counter()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-            async for label, png in self.storage.examples.iter_dataset():
+            async for label, png in self.storage.examples.iter_dataset(scope):
                 archive.writestr(f"{folder_name(label)}/{counts[label]}{picture_suffix(png)}", png)
                 counts[label] += 1
         return buffer.getvalue()

@@ -1,4 +1,5 @@
-"""Discord components: the correction controls under answers, and the name modal.
+"""Discord components: the correction controls under answers, the name modal, and the
+question ``/teach`` asks when a picture has several faces.
 
 The controls are ``DynamicItem``s whose custom ids carry the face id, so clicks on old
 answers keep working after a restart. They reach the bot's services through
@@ -10,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import discord
 
 from bot.app import bot_of
 from bot.errors import BotError, DatabaseUnavailableError
-from bot.names import TYPED_NAME_MAX, typed_name
+from bot.names import TYPED_NAME_MAX, normalise_name, typed_name
+from bot.storage.scope import Scope
 from bot.vision.recognizer import FaceResult
 from bot.voting import Voter
 
@@ -30,12 +32,14 @@ GENERIC_FAILURE = "Something went wrong on my side; it has been logged."
 NOT_SAVED = "Corrections can't be saved right now, try again later."
 
 
-def menu_labels(recognition_labels: list[str], known: list[str]) -> list[str]:
-    """The face's ranked labels first, then the other known labels; at most 24, no repeats."""
-    seen: dict[str, None] = {}
-    for label in [*recognition_labels, *known]:
-        seen.setdefault(label, None)
-    return list(seen)[:MAX_MENU_LABELS]
+def menu_labels(ranked: Sequence[str], names: Mapping[str, str]) -> list[str]:
+    """What a face's menu offers: its ranked labels the server may see, then the server's
+    other names; display names, one per character (by key), at most 24."""
+    keys = [key for key in (normalise_name(label) for label in ranked) if key in names]
+    seen: dict[str, None] = dict.fromkeys(keys)
+    for key in names:
+        seen.setdefault(key, None)
+    return [names[key] for key in list(seen)[:MAX_MENU_LABELS]]
 
 
 async def reply(interaction: discord.Interaction, message: str) -> None:
@@ -176,23 +180,84 @@ CORRECTION_CONTROLS = (FixSelect, RightButton)
 
 
 def correction_view(
-    face_ids: Sequence[int], faces: Sequence[FaceResult], labels: Sequence[str]
+    face_ids: Sequence[int], faces: Sequence[FaceResult], names: Mapping[str, str]
 ) -> discord.ui.View:
-    """The controls under an answer: a menu per face and a "✓ right" button per face.
-
-    ``labels`` are the names the menus offer after each face's own ranked labels.
-    """
+    """The controls under an answer: a menu per face, and a "✓ right" button per face whose
+    answer is one of ``names`` (key → display name: the characters this server may see)."""
     view = discord.ui.View(timeout=None)
     shown = list(zip(face_ids, faces, strict=False))[:MAX_FACES_WITH_CONTROLS]
     for number, (face_id, face) in enumerate(shown, start=1):
         ranked = [score.label for score in face.prediction.scores]
         options = [
-            discord.SelectOption(label=label[:100], value=label[:100])
-            for label in menu_labels(ranked, list(labels))
+            discord.SelectOption(label=name[:100], value=name[:100])
+            for name in menu_labels(ranked, names)
         ]
         options.append(discord.SelectOption(label="someone else…", value=OTHER))
         view.add_item(FixSelect(face_id, options, f"Face {number}: who is it?"))
-    for number, (face_id, _) in enumerate(shown, start=1):
+    confirmable = [
+        (number, face_id)
+        for number, (face_id, face) in enumerate(shown, start=1)
+        if normalise_name(face.prediction.best.label) in names
+    ]
+    for number, face_id in confirmable:
         label = "✓ right" if len(shown) == 1 else f"✓ face {number} right"
         view.add_item(RightButton(face_id, label))
     return view
+
+
+TEACH_PICK_SECONDS = 600.0
+
+
+class _FaceButton(discord.ui.Button["FacePicker"]):
+    def __init__(self, number: int | None) -> None:
+        super().__init__(
+            label="none of them" if number is None else f"face {number}",
+            style=discord.ButtonStyle.secondary if number is None else discord.ButtonStyle.primary,
+        )
+        self.number = number
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        assert self.view is not None
+        await self.view.picked(interaction, self.number)
+
+
+class FacePicker(discord.ui.View):
+    """Asks a moderator which face of a picture ``/teach`` should learn (ephemeral; the
+    crops wait in memory for ``TEACH_PICK_SECONDS``)."""
+
+    def __init__(
+        self, guild_id: int, character: str, crops: Sequence[bytes], moderator_id: int
+    ) -> None:
+        super().__init__(timeout=TEACH_PICK_SECONDS)
+        self.guild_id = guild_id
+        self.character = character
+        self.crops = tuple(crops)
+        self.moderator_id = moderator_id
+        for number in range(1, len(self.crops) + 1):
+            self.add_item(_FaceButton(number))
+        self.add_item(_FaceButton(None))
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Only the moderator who taught picks."""
+        return interaction.user.id == self.moderator_id
+
+    async def picked(self, interaction: discord.Interaction, number: int | None) -> None:
+        """Learn face ``number`` (None: none of them) and say so in place of the question."""
+        if number is None:
+            said = "Nothing learnt from that picture."
+        else:
+            bot = bot_of(interaction)
+            try:
+                await bot.storage.examples.add_taught(
+                    Scope.of_guild(self.guild_id),
+                    self.character,
+                    self.crops[number - 1],
+                    interaction.user.id,
+                )
+            except DatabaseUnavailableError:
+                await interaction.response.send_message(NOT_SAVED, ephemeral=True)
+                return
+            bot.dispatch("guild_characters_changed", self.guild_id)
+            said = f"Learnt face {number} as *{self.character}*."
+        self.stop()
+        await interaction.response.edit_message(content=said, attachments=[], view=None)

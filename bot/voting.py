@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.errors import BotError
 from bot.storage.db import Storage
+from bot.storage.schema import HoldReason
 from bot.storage.votes import VoteOutcome, VoteStatus
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ RATE_LIMIT_VOTES = 10
 RATE_LIMIT_SECONDS = 60.0
 NEW_ACCOUNT_AGE = timedelta(days=7)
 FACE_GONE = "That picture is no longer stored, so it cannot be confirmed."
+NOT_IN_A_SERVER = "Corrections only count in a server."
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,26 @@ class Voter:
 
 def describe_outcome(outcome: VoteOutcome) -> str:
     """The sentence telling a voter what their vote did."""
+    name = outcome.name
     if outcome.status is VoteStatus.HELD:
-        return f"Thanks — your vote for *{outcome.label}* is held for a moderator to check."
+        if outcome.hold_reason is HoldReason.CONTRADICTS_MODEL:
+            return (
+                f"Thanks — the model was confident about this one, so your vote for *{name}* "
+                "waits for a moderator (or for someone else to say the same)."
+            )
+        return f"Thanks — your vote for *{name}* is held for a moderator to check."
     if outcome.newly_accepted:
-        return f"Thanks — *{outcome.label}* is accepted as training data."
+        return f"Thanks — *{name}* is accepted as training data."
     if outcome.accepted:
-        return f"Thanks — *{outcome.label}* is already accepted as training data."
-    return f"Thanks — {outcome.agreeing} of {outcome.needed} votes needed for *{outcome.label}*."
+        if outcome.is_confirmation:
+            return f"Thanks — you agree: this is *{name}*, as already confirmed."
+        return f"Thanks — you agree: *{name}* is already confirmed for this face."
+    if outcome.accepted_name is not None:
+        return (
+            f"Thanks — noted. This face is already confirmed as *{outcome.accepted_name}*; "
+            "a moderator can change that."
+        )
+    return f"Thanks — {outcome.agreeing} of {outcome.needed} votes needed for *{name}*."
 
 
 class Voting:
@@ -58,16 +73,19 @@ class Voting:
 
     async def confirm(self, voter: Voter, face_id: int) -> str:
         """A "right" vote: for the model's top label of ``face_id``."""
-        face = await self.storage.images.face(face_id)
+        guild_id = self._server(voter)
+        face = await self.storage.images.face(face_id, guild_id)
         if face is None or not face.scores:
             raise BotError(FACE_GONE)
         return await self.vote(voter, face_id, face.scores[0].label, is_confirmation=True)
 
     async def vote(self, voter: Voter, face_id: int, label: str, *, is_confirmation: bool) -> str:
         """Rate-limit, cast (or, for a moderator's correction, confirm) and say what happened."""
-        moderator = voter.guild_id is not None and voter.is_moderator and not is_confirmation
-        if moderator:
-            outcome = await self.storage.votes.confirm_by_moderator(face_id, label, voter.user_id)
+        guild_id = self._server(voter)
+        if voter.is_moderator and not is_confirmation:
+            outcome = await self.storage.votes.confirm_by_moderator(
+                face_id, guild_id, label, voter.user_id
+            )
             message = f"Confirmed by a moderator: *{outcome.label}* is training data."
         else:
             recent = await self.storage.votes.recent_count(voter.user_id, RATE_LIMIT_SECONDS)
@@ -78,11 +96,17 @@ class Voting:
             outcome = await self.storage.votes.cast(
                 face_id,
                 voter.user_id,
-                voter.guild_id,
+                guild_id,
                 label,
                 is_confirmation,
-                hold=voter.is_new_account,
+                new_account=voter.is_new_account,
             )
             message = describe_outcome(outcome)
         log.info("vote on face %s: %s (%s)", face_id, outcome.label, outcome.status)
         return message
+
+    @staticmethod
+    def _server(voter: Voter) -> int:
+        if voter.guild_id is None:
+            raise BotError(NOT_IN_A_SERVER)
+        return voter.guild_id

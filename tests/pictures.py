@@ -191,3 +191,32 @@ def tiny_training_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
     run = TinyRun(data, result.bundle, root / "cache", final, backbones[0])
     _tiny_runs[base] = run
     return run
+
+
+def group_picture(
+    characters: tuple[Character, ...] = (CHARACTERS[0], CHARACTERS[2]), seed: int = 2
+) -> np.ndarray:
+    """A ``500×1000`` picture with one face per character, left to right, the first largest
+    (the default detectors find both faces of the default pair)."""
+    pixels = background(500, 1000, np.random.default_rng(seed))
+    for number, character in enumerate(characters):
+        draw_face(pixels, character, (270 + 480 * number, 275), 120 - 20 * number)
+    return pixels
+
+
+def blank_picture(size: tuple[int, int] = (400, 300)) -> np.ndarray:
+    """A white picture: nothing in it."""
+    width, height = size
+    return np.full((height, width, 3), 255, np.uint8)
+
+
+def landscape_picture() -> np.ndarray:
+    """A drawn landscape without anyone in it: sky, sun, hills, a tree."""
+    sky = np.linspace((120, 170, 240), (220, 235, 250), 300)[:, None, :]
+    pixels = np.broadcast_to(sky, (300, 480, 3)).astype(np.uint8).copy()
+    cv2.circle(pixels, (390, 70), 35, (255, 220, 90), -1)
+    cv2.ellipse(pixels, (150, 320), (260, 120), 0, 180, 360, (70, 150, 70), -1)
+    cv2.ellipse(pixels, (420, 330), (220, 110), 0, 180, 360, (50, 120, 60), -1)
+    cv2.rectangle(pixels, (300, 170), (312, 230), (90, 60, 30), -1)
+    cv2.circle(pixels, (306, 160), 28, (40, 110, 40), -1)
+    return pixels

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import sys
 import textwrap
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,11 @@ from bot.errors import TrainingBusyError, TrainingError
 from bot.models import ModelStore
 from bot.storage.db import Storage
 from bot.storage.schema import RunStatus
+from bot.storage.scope import Scope
 from bot.training import (
-    LOCK_NAME,
     TrainingManager,
     is_validation,
+    lock_name,
     should_promote,
     write_split,
 )
@@ -28,6 +30,8 @@ from bot.vision.bundle import write_bundle
 from tests.bundles import toy_backbone, toy_head
 
 LABELS = ["hoshizora rin", "nishikino maki"]
+GUILD = 5
+HERE = Scope.of_guild(GUILD)
 
 
 @pytest.fixture
@@ -61,7 +65,7 @@ def fake_jpeg(tag: str) -> bytes:
 async def add_examples(storage: Storage, per_label: int = 6) -> None:
     for label in LABELS:
         for n in range(per_label):
-            await storage.examples.add_taught(label, fake_jpeg(f"{label}-{n}"), 1, 5)
+            await storage.examples.add_taught(HERE, label, fake_jpeg(f"{label}-{n}"), 1)
 
 
 def fake_trainer(tmp_path: Path, body: str) -> str:
@@ -131,11 +135,11 @@ def test_split_writes_the_trainers_folder_layout(tmp_path: Path) -> None:
 async def test_retrain_is_refused_while_another_holds_the_lock(
     storage: Storage, store: ModelStore
 ) -> None:
-    await storage.locks.acquire(LOCK_NAME, "someone else", 600)
+    await storage.locks.acquire(lock_name(GUILD), "someone else", 600)
 
     with pytest.raises(TrainingBusyError, match="already running"):
-        await manager(storage, store).retrain(1, 5, progress)
-    assert await storage.runs.latest() is None
+        await manager(storage, store).retrain(1, GUILD, progress)
+    assert await storage.runs.latest(GUILD) is None
 
 
 async def progress(_: str) -> None:
@@ -145,13 +149,13 @@ async def progress(_: str) -> None:
 async def test_too_little_data_is_a_clear_error_and_frees_the_lock(
     storage: Storage, store: ModelStore
 ) -> None:
-    await storage.examples.add_taught("nishikino maki", b"one", 1, 5)
+    await storage.examples.add_taught(HERE, "nishikino maki", b"one", 1)
 
     with pytest.raises(TrainingError, match="Not enough confirmed data"):
-        await manager(storage, store).retrain(1, 5, progress)
+        await manager(storage, store).retrain(1, GUILD, progress)
 
-    assert await storage.locks.acquire(LOCK_NAME, "someone else", 600)
-    run = await storage.runs.latest()
+    assert await storage.locks.acquire(lock_name(GUILD), "someone else", 600)
+    run = await storage.runs.latest(GUILD)
     assert run is not None and run.status is RunStatus.FAILED
 
 
@@ -166,11 +170,11 @@ async def test_a_failed_trainer_leaves_the_current_model_serving(
     )
 
     with pytest.raises(TrainingError, match="no face in any picture"):
-        await manager(storage, store, python).retrain(1, 5, progress)
+        await manager(storage, store, python).retrain(1, GUILD, progress)
 
     assert store.current_version() == "20200101-old"
     assert [p.name for p in store.bundles.iterdir()] == ["20200101-old"]
-    run = await storage.runs.latest()
+    run = await storage.runs.latest(GUILD)
     assert run is not None and run.status is RunStatus.FAILED
 
 
@@ -184,12 +188,12 @@ async def test_a_worse_candidate_is_kept_out(
     monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: scores[Path(path).name])
     python = fake_trainer(tmp_path, write_bundle_at_out())
 
-    outcome = await manager(storage, store, python).retrain(1, 5, progress)
+    outcome = await manager(storage, store, python).retrain(1, GUILD, progress)
 
     assert not outcome.promoted
     assert "worse" in outcome.message
     assert store.current_version() == "20200101-old"
-    run = await storage.runs.latest()
+    run = await storage.runs.latest(GUILD)
     assert run is not None and run.status is RunStatus.REJECTED
 
 
@@ -211,7 +215,7 @@ async def test_a_better_candidate_is_promoted_then_rolled_back(
 
     python = fake_trainer(tmp_path, write_bundle_at_out())
     trainer = manager(storage, store, python)
-    outcome = await trainer.retrain(1, 5, remember)
+    outcome = await trainer.retrain(1, GUILD, remember)
 
     assert outcome.promoted and outcome.version == "20990101-new"
     assert store.current_version() == "20990101-new"
@@ -234,7 +238,7 @@ async def test_rollback_without_an_earlier_model_is_refused(
 async def test_export_zip_has_a_folder_per_character(storage: Storage, store: ModelStore) -> None:
     await add_examples(storage, per_label=2)
 
-    data = await manager(storage, store).export_zip()
+    data = await manager(storage, store).export_zip(HERE)
 
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert sorted(archive.namelist()) == [
@@ -244,3 +248,190 @@ async def test_export_zip_has_a_folder_per_character(storage: Storage, store: Mo
             "nishikino_maki/1.jpg",
         ]
         assert archive.read("nishikino_maki/1.jpg") == fake_jpeg("nishikino maki-1")
+
+
+# -- one training per server at a time, several servers at once --------------------------
+
+OTHER = 6
+
+
+def gated_trainer(tmp_path: Path) -> str:
+    """A trainer that starts a staging directory (as a trainer killed mid-run leaves one),
+    says so with ``<staging>.started`` beside ``gate/``, and finishes a bundle named after
+    its staging directory only once ``gate/release`` exists."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    return fake_trainer(
+        tmp_path,
+        f"""
+        import shutil, time
+        from bot.vision.bundle import write_bundle
+        out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
+        gate = pathlib.Path({str(gate)!r})
+        out.mkdir()
+        (out / "half.tflite").write_bytes(b"half a model")
+        (gate / (out.name + ".started")).touch()
+        while not (gate / "release").exists():
+            time.sleep(0.02)
+        shutil.rmtree(out)
+        info = {{"version": "20990101-" + out.name[-8:],
+                 "crop": {{"margins": [1.0], "lift": 0.1, "size": 8}},
+                 "unsure": {{"threshold": 0.5}}, "metrics": {{"top1": 1.0}}}}
+        write_bundle(out, b"tflite", ["hoshizora rin", "nishikino maki"], info)
+        """,
+    )
+
+
+def started(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "gate").glob("*.started"))
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(1500):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"still waiting for {what}")
+
+
+def release(tmp_path: Path) -> None:
+    (tmp_path / "gate" / "release").touch()
+
+
+async def add_examples_in(storage: Storage, guild_id: int) -> None:
+    for label in LABELS:
+        for n in range(6):
+            picture = fake_jpeg(f"{guild_id}-{label}-{n}")
+            await storage.examples.add_taught(Scope.of_guild(guild_id), label, picture, 1)
+
+
+def concurrent_manager(
+    storage: Storage, store: ModelStore, python: str, *, instance: str = "host:1", limit: int = 1
+) -> TrainingManager:
+    settings = Settings(model_dir=store.root, training_concurrency=limit)
+    return TrainingManager(storage, store, settings, instance=instance, python=python)
+
+
+@pytest.fixture
+def evaluate_all_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: 1.0)
+
+
+@pytest.mark.usefixtures("evaluate_all_right")
+async def test_a_second_retrain_of_a_server_in_the_same_process_is_refused(
+    storage: Storage, store: ModelStore, tmp_path: Path
+) -> None:
+    await add_examples(storage)
+    trainer = concurrent_manager(storage, store, gated_trainer(tmp_path))
+    first = asyncio.create_task(trainer.retrain(1, GUILD, progress))
+    await until(lambda: len(started(tmp_path)) == 1, "the first training to start")
+
+    with pytest.raises(TrainingBusyError, match="already running"):
+        await trainer.retrain(2, GUILD, progress)
+
+    release(tmp_path)
+    assert (await first).promoted
+    runs = await storage.runs.latest(GUILD)
+    assert runs is not None and runs.requested_by == 1
+    assert await storage.locks.holders("training:") == set()
+
+
+@pytest.mark.usefixtures("evaluate_all_right")
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_two_processes_cannot_train_one_server_at_once(
+    store: ModelStore, tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/shared.db"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        url = server.url(server.create_database())
+    python = gated_trainer(tmp_path)
+    async with Storage.open(url) as one, Storage.open(url) as two:
+        await add_examples(one)
+        first = asyncio.create_task(
+            concurrent_manager(one, store, python, instance="host:1").retrain(1, GUILD, progress)
+        )
+        await until(lambda: len(started(tmp_path)) == 1, "the first training to start")
+
+        with pytest.raises(TrainingBusyError):
+            await concurrent_manager(two, store, python, instance="host:2").retrain(
+                2, GUILD, progress
+            )
+
+        release(tmp_path)
+        assert (await first).promoted
+
+
+@pytest.mark.usefixtures("evaluate_all_right")
+async def test_different_servers_train_at_once_up_to_the_limit(
+    storage: Storage, store: ModelStore, tmp_path: Path
+) -> None:
+    await add_examples_in(storage, GUILD)
+    await add_examples_in(storage, OTHER)
+    trainer = concurrent_manager(storage, store, gated_trainer(tmp_path), limit=2)
+
+    runs = [asyncio.create_task(trainer.retrain(1, g, progress)) for g in (GUILD, OTHER)]
+    await until(lambda: len(started(tmp_path)) == 2, "both trainings to start")
+    release(tmp_path)
+
+    outcomes = await asyncio.gather(*runs)
+    assert all(outcome.version for outcome in outcomes)
+    assert len({outcome.version for outcome in outcomes}) == 2
+
+
+@pytest.mark.usefixtures("evaluate_all_right")
+async def test_beyond_the_limit_a_server_waits_its_turn_and_is_told(
+    storage: Storage, store: ModelStore, tmp_path: Path
+) -> None:
+    await add_examples_in(storage, GUILD)
+    await add_examples_in(storage, OTHER)
+    trainer = concurrent_manager(storage, store, gated_trainer(tmp_path), limit=1)
+    told: list[str] = []
+
+    async def remember(text: str) -> None:
+        told.append(text)
+
+    first = asyncio.create_task(trainer.retrain(1, GUILD, progress))
+    await until(lambda: len(started(tmp_path)) == 1, "the first training to start")
+    second = asyncio.create_task(trainer.retrain(1, OTHER, remember))
+    await until(lambda: bool(told), "the second server to be told")
+
+    assert told[0].startswith("Waiting for a training of another server")
+    assert len(started(tmp_path)) == 1
+    with pytest.raises(TrainingBusyError):  # and it holds its server's place meanwhile
+        await trainer.retrain(2, OTHER, progress)
+    release(tmp_path)
+    assert (await first).version and (await second).version
+
+
+async def test_a_run_removes_only_what_runs_that_died_left(
+    storage: Storage, store: ModelStore
+) -> None:
+    live, dead = "a" * 32, "b" * 32
+    store.bundles.mkdir(parents=True)
+    left = [f".candidate-{live}", f".candidate-{dead}", f"..candidate-{dead}.x1y2.tmp"]
+    left += [".candidate-from-an-older-bot", "20200101-old"]
+    for name in left:
+        (store.bundles / name).mkdir()
+    await storage.locks.acquire(lock_name(OTHER), f"other-host:9/{live}", 600)
+    await storage.examples.add_taught(HERE, "nishikino maki", b"one", 1)
+
+    with pytest.raises(TrainingError, match="Not enough confirmed data"):
+        await manager(storage, store).retrain(1, GUILD, progress)
+
+    assert sorted(p.name for p in store.bundles.iterdir()) == sorted(
+        [f".candidate-{live}", ".candidate-from-an-older-bot", "20200101-old"]
+    )
+
+
+async def test_export_zip_has_only_the_servers_own_examples(
+    storage: Storage, store: ModelStore
+) -> None:
+    await storage.examples.add_taught(HERE, "Nishikino Maki", fake_jpeg("here"), 1)
+    await storage.examples.add_taught(Scope.of_guild(OTHER), "Sonoda Umi", fake_jpeg("there"), 1)
+
+    data = await manager(storage, store).export_zip(HERE)
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.namelist() == ["Nishikino_Maki/0.jpg"]

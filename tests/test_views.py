@@ -44,26 +44,38 @@ def faces(*labels: str) -> tuple[FaceResult, ...]:
     )
 
 
+NAMES = {"maki": "Maki", "rin": "Rin", "umi": "Umi"}
+
+
 def test_view_has_a_menu_and_a_right_button_per_face() -> None:
-    view = correction_view([7, 8], faces("maki", "rin"), ["rin", "maki", "umi"])
+    view = correction_view([7, 8], faces("maki", "rin"), NAMES)
 
     ids = [item.custom_id for item in view.children]  # type: ignore[attr-defined]
     assert ids == ["fix:7", "fix:8", "ok:7", "ok:8"]
     menu = view.children[0]
     assert isinstance(menu, FixSelect)
-    assert [o.value for o in menu.item.options] == ["maki", "other", "rin", "umi", OTHER]
+    assert [o.value for o in menu.item.options] == ["Maki", "Rin", "Umi", OTHER]
     assert menu.item.placeholder == "Face 1: who is it?"
 
 
+def test_menus_offer_only_the_names_the_server_may_see() -> None:
+    view = correction_view([7], faces("another servers character"), NAMES)
+
+    menu = view.children[0]
+    assert isinstance(menu, FixSelect)
+    assert [o.value for o in menu.item.options] == ["Maki", "Rin", "Umi", OTHER]
+    assert [item.custom_id for item in view.children] == ["fix:7"]  # type: ignore[attr-defined]
+
+
 def test_menus_list_at_most_24_labels_plus_someone_else() -> None:
-    labels = [f"label {n}" for n in range(40)]
-    view = correction_view([7], faces("label 39"), labels)
+    names = {f"label {n}": f"Label {n}" for n in range(40)}
+    view = correction_view([7], faces("label 39"), names)
 
     menu = view.children[0]
     assert isinstance(menu, FixSelect)
     assert len(menu.item.options) == 25
-    assert menu.item.options[0].value == "label 39"
-    assert menu_labels(["a"], ["a", "b"]) == ["a", "b"]
+    assert menu.item.options[0].value == "Label 39"
+    assert menu_labels(["A"], {"a": "A", "b": "B"}) == ["A", "B"]
 
 
 @pytest.mark.parametrize(("cls", "custom_id"), [(FixSelect, "fix:123"), (RightButton, "ok:123")])

@@ -11,29 +11,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.checks import is_manager, is_moderator
-from bot.errors import BotError, NoModelError
+from bot.cogs.checks import is_manager, is_moderator, server
+from bot.cogs.choices import character_choices
+from bot.errors import BotError
 from bot.names import typed_name
-from bot.presenters import percent
-from bot.vision.crop import CropSettings, context_crop
-from bot.vision.decode import decode_image
-from bot.vision.faces import default_face_finder
+from bot.presenters import NO_ANIME_FACE, percent
+from bot.storage.scope import Scope
+from bot.teaching import TeachableFaces, teachable_faces
+from bot.views import FacePicker
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from bot.app import AnimeBot
 
 DEFAULT_UPLOAD_LIMIT = 25 * 1024 * 1024
-
-
-def crop_main_face(data: bytes, cascade_path: Path | None) -> bytes:
-    """The stored crop of the most prominent face, found without any model (for /teach)."""
-    decoded = decode_image(data)
-    faces = default_face_finder(cascade_path).find(decoded.pixels)
-    if not faces:
-        raise BotError("I found no face in that picture.")
-    return context_crop(decoded.pixels, faces[0].box, CropSettings().lift)
 
 
 class Dataset(commands.Cog):
@@ -43,7 +33,11 @@ class Dataset(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="teach", description="Add labelled pictures of a character")
-    @app_commands.describe(character="the character's name", image="a picture of them")
+    @app_commands.describe(
+        character="the character's name",
+        image="a picture of them",
+        face="in pictures with several faces, which one (the number on the picture)",
+    )
     @is_moderator()
     async def teach(
         self,
@@ -53,41 +47,65 @@ class Dataset(commands.Cog):
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
+        face: app_commands.Range[int, 1, 10] | None = None,
     ) -> None:
-        """Store the main face of each picture as a training example of ``character``."""
+        """Store a face of each picture as a training example of ``character``: the one a
+        detector found, the one ``face`` names, or the one the moderator then picks."""
+        guild_id = server(interaction)
         label = typed_name(character)
         await interaction.response.defer(thinking=True, ephemeral=True)
         lines = []
+        questions: list[tuple[int, TeachableFaces]] = []
         pictures = [a for a in (image, image2, image3, image4) if a is not None]
         for number, attachment in enumerate(pictures, start=1):
             try:
-                crop = await self._main_face_crop(attachment.url)
-                await self.bot.storage.examples.add_taught(
-                    label, crop, interaction.user.id, interaction.guild_id
+                download = await self.bot.fetcher.fetch(attachment.url)
+                found = await asyncio.to_thread(
+                    teachable_faces, download.data, self.bot.settings.cascade_path
                 )
-                lines.append(f"{number}. learnt")
             except BotError as exc:
                 lines.append(f"{number}. not used: {exc.user_message}")
+                continue
+            if not found.crops:
+                lines.append(f"{number}. not used: {NO_ANIME_FACE}")
+            elif face is not None and face > len(found.crops):
+                lines.append(
+                    f"{number}. not used: it has {len(found.crops)} face(s), no face {face}."
+                )
+            elif len(found.crops) == 1 or face is not None:
+                crop = found.crops[(face or 1) - 1]
+                await self.bot.storage.examples.add_taught(
+                    Scope.of_guild(guild_id), label, crop, interaction.user.id
+                )
+                lines.append(f"{number}. learnt")
+            else:
+                lines.append(f"{number}. {len(found.crops)} faces: which one? (below)")
+                questions.append((number, found))
+        if any(line.endswith("learnt") for line in lines):
+            self.bot.dispatch("guild_characters_changed", guild_id)
         await interaction.followup.send(f"Teaching *{label}*:\n" + "\n".join(lines), ephemeral=True)
-
-    async def _main_face_crop(self, url: str) -> bytes:
-        download = await self.bot.fetcher.fetch(url)
-        try:
-            answer = await self.bot.recognition.recognize(download.data)
-        except NoModelError:
-            return await asyncio.to_thread(
-                crop_main_face, download.data, self.bot.settings.cascade_path
+        for number, found in questions:
+            assert found.numbered_jpeg is not None
+            await interaction.followup.send(
+                f"Picture {number}: which face is *{label}*?",
+                file=discord.File(io.BytesIO(found.numbered_jpeg), "faces.jpg"),
+                view=FacePicker(guild_id, label, found.crops, interaction.user.id),
+                ephemeral=True,
             )
-        if not answer.context_pngs:
-            raise BotError("I found no face in that picture.")
-        return answer.context_pngs[0]
+
+    @teach.autocomplete("character")
+    async def teach_character(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """This server's characters whose name or alias contains what was typed."""
+        return await character_choices(self.bot, interaction, current)
 
     @app_commands.command(name="export", description="Download the confirmed dataset as a zip")
     @is_manager()
     async def export(self, interaction: discord.Interaction) -> None:
         """Attach ``dataset.zip`` (one folder per character), if Discord accepts its size."""
         await interaction.response.defer(thinking=True, ephemeral=True)
-        data = await self.bot.training.export_zip()
+        data = await self.bot.training.export_zip(Scope.of_guild(server(interaction)))
         limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
         if len(data) > limit:
             raise BotError(
@@ -104,7 +122,7 @@ class Dataset(commands.Cog):
     @is_manager()
     async def stats(self, interaction: discord.Interaction) -> None:
         """What was answered and corrected here, and how often the model was right."""
-        stats = await self.bot.storage.stats.collect(interaction.guild_id)
+        stats = await self.bot.storage.stats.collect(server(interaction))
         accuracy = "no judged faces yet" if stats.accuracy is None else percent(stats.accuracy)
         embed = discord.Embed(title="Statistics", colour=discord.Colour.blurple())
         for name, value in (

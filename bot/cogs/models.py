@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.checks import is_manager
+from bot.cogs.checks import is_manager, server
 from bot.errors import BotError, NoModelError
 from bot.presenters import percent
 
@@ -61,7 +61,7 @@ class Models(commands.Cog):
 
         try:
             outcome = await self.bot.training.retrain(
-                interaction.user.id, interaction.guild_id, progress
+                interaction.user.id, server(interaction), progress
             )
         except BotError as exc:
             await finish(f"Training stopped. {exc.user_message}")

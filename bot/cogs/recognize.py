@@ -11,18 +11,21 @@ import io
 import logging
 import re
 import time
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import BotError, BusyError, FetchError, StorageError
-from bot.presenters import answer_embed, error_embed
+from bot.names import normalise_name
+from bot.presenters import BEST_GUESS, NO_FACE_TRY_GUESS, NOT_RECORDED, answer_embed, error_embed
 from bot.service import Answer
 from bot.storage.guilds import GuildConfig
 from bot.storage.images import FaceRecord, LabelScore, RecordedImage
 from bot.storage.schema import DEFAULT_LABELS_SHOWN
+from bot.storage.scope import Scope
 from bot.typing_indicator import TypingIndicator
 from bot.views import correction_view
 
@@ -63,6 +66,8 @@ class Recognize(commands.Cog):
         self.bot = bot
         self._settings: dict[int, tuple[float, GuildConfig]] = {}
         self._reading: dict[int, asyncio.Task[GuildConfig | None]] = {}
+        self._names: dict[int, tuple[float, dict[str, str]]] = {}
+        self._owners: dict[str, int | None] = {}
         self.typing = TypingIndicator()
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
@@ -133,46 +138,101 @@ class Recognize(commands.Cog):
         channel_id: int,
         message_id: int,
         author_id: int,
-    ) -> dict:
+        best_guess: bool = False,
+    ) -> dict[str, Any] | None:
         """Store the answer and build the reply's embed, picture and correction controls.
 
-        If the answer cannot be stored, the reply goes out without correction controls.
+        Only faces a detector found are answered, stored and offered for correction. With
+        none, there is no reply (None) unless ``best_guess`` asks for the guess on the
+        picture as a whole, which is neither stored nor correctable. Answers outside a
+        server, and answers that cannot be stored, go out without correction controls.
         """
         recognition = answer.recognition
-        if not recognition.faces:
-            return {"embed": error_embed("I found no face in that picture.")}
         labels_shown = DEFAULT_LABELS_SHOWN
         if guild_id is not None:
             labels_shown = (await self.guild_config(guild_id)).labels_shown
-        recorded = await self._record(
-            answer,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            message_id=message_id,
-            author_id=author_id,
-        )
+        detected = recognition.detected_faces
+        if not detected:
+            if not best_guess or not recognition.faces:
+                return None
+            embed = answer_embed(
+                recognition,
+                labels_shown=labels_shown,
+                annotated=False,
+                correctable=False,
+                note=BEST_GUESS,
+            )
+            return {"embed": embed}
+        recognition = replace(recognition, faces=detected)
+        recorded = None
+        if guild_id is not None:
+            recorded = await self._record(
+                answer,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                message_id=message_id,
+                author_id=author_id,
+            )
         embed = answer_embed(
             recognition,
             labels_shown=labels_shown,
             annotated=answer.annotated_jpeg is not None,
             correctable=recorded is not None,
+            note=NOT_RECORDED if guild_id is not None and recorded is None else None,
         )
-        payload: dict = {"embed": embed}
+        payload: dict[str, Any] = {"embed": embed}
         if answer.annotated_jpeg is not None:
             payload["file"] = discord.File(io.BytesIO(answer.annotated_jpeg), "faces.jpg")
             embed.set_image(url="attachment://faces.jpg")
-        if recorded is None:
-            return payload
-        bundle = self.bot.recognition.bundle
-        labels = list(bundle.labels) if bundle else []
-        payload["view"] = correction_view(recorded.face_ids, recognition.faces, labels)
+        if recorded is not None and guild_id is not None:
+            names = await self.menu_names(guild_id)
+            payload["view"] = correction_view(recorded.face_ids, detected, names)
         return payload
+
+    async def menu_names(self, guild_id: int) -> dict[str, str]:
+        """The characters this server's correction menus may offer, key → display name: its
+        own, and the serving model's labels unless another server's ``/retrain`` made that
+        model (one model serves every server until each has its own).
+
+        Read at most every ``SETTINGS_TTL`` seconds (at once after this process taught);
+        while the database is down, the last names read (or none).
+        """
+        cached = self._names.get(guild_id)
+        if cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL:
+            return cached[1]
+        try:
+            characters = await self.bot.storage.characters.listing(Scope.of_guild(guild_id))
+            bundle = self.bot.recognition.bundle
+            model_labels: list[str] = []
+            if bundle is not None:
+                owner = await self._model_owner(bundle.version)
+                if owner is None or owner == guild_id:
+                    model_labels = list(bundle.labels)
+        except StorageError as exc:
+            log.warning("character names of server %s unavailable (%s)", guild_id, exc)
+            return cached[1] if cached else {}
+        names = {character.key: character.name for character in characters}
+        for label in model_labels:
+            names.setdefault(normalise_name(label), label)
+        self._names[guild_id] = (time.monotonic(), names)
+        return names
+
+    async def _model_owner(self, version: str) -> int | None:
+        """The server whose ``/retrain`` produced model ``version`` (versions never change)."""
+        if version not in self._owners:
+            self._owners[version] = await self.bot.storage.runs.trained_by(version)
+        return self._owners[version]
+
+    @commands.Cog.listener()
+    async def on_guild_characters_changed(self, guild_id: int) -> None:
+        """This process taught the server a character: read the names afresh next time."""
+        self._names.pop(guild_id, None)
 
     async def _record(
         self,
         answer: Answer,
         *,
-        guild_id: int | None,
+        guild_id: int,
         channel_id: int,
         message_id: int,
         author_id: int,
@@ -188,6 +248,7 @@ class Recognize(commands.Cog):
                 unsure=face.prediction.unsure,
             )
             for face, context in zip(recognition.faces, answer.context_pngs, strict=True)
+            if face.is_detected
         ]
         try:
             return await self.bot.storage.images.record(
@@ -254,11 +315,14 @@ class Recognize(commands.Cog):
                 log.exception("answering a picture failed")
                 self.bot.metrics.count_failed()
                 payload = {"embed": error_embed(UNEXPECTED)}
-        await self._reply(message, payload)
+        if payload is None:
+            log.info("no anime face in a picture of message %s: no reply", message.id)
+        else:
+            await self._reply(message, payload)
         self.typing.replied(channel_id)
 
     @staticmethod
-    async def _reply(message: discord.Message, payload: dict) -> None:
+    async def _reply(message: discord.Message, payload: dict[str, Any]) -> None:
         try:
             await message.reply(mention_author=False, **payload)
         except discord.HTTPException as exc:
@@ -289,22 +353,29 @@ class Recognize(commands.Cog):
         return urls[0]
 
     @app_commands.command(name="identify", description="Name the anime characters in a picture")
-    @app_commands.describe(image="a picture to look at", link="or a link to a message with one")
+    @app_commands.describe(
+        image="a picture to look at",
+        link="or a link to a message with one",
+        guess="show my best guess even when I find no anime face",
+    )
     async def identify(
         self,
         interaction: discord.Interaction,
         image: discord.Attachment | None = None,
         link: str | None = None,
+        guess: bool = False,
     ) -> None:
-        """Like a post in a watched channel, but on demand and anywhere."""
+        """Like a post in a watched channel, but on demand and anywhere; a picture without an
+        anime face gets a plain "no anime face" (or, asked for, the best guess)."""
         with self.bot.answering():
-            await self._identify(interaction, image, link)
+            await self._identify(interaction, image, link, guess)
 
     async def _identify(
         self,
         interaction: discord.Interaction,
         image: discord.Attachment | None,
         link: str | None,
+        guess: bool,
     ) -> None:
         await interaction.response.defer(thinking=True)
         if not self.bot.accepting:
@@ -318,17 +389,18 @@ class Recognize(commands.Cog):
             else:
                 raise FetchError("attach a picture or give a message link")
             answer = await self.answer(url)
-            payload = await self.reply_payload(
+            payload: dict[str, Any] | None = await self.reply_payload(
                 answer,
                 guild_id=interaction.guild_id,
                 channel_id=interaction.channel_id or 0,
                 message_id=interaction.id,
                 author_id=interaction.user.id,
+                best_guess=guess,
             )
         except BotError as exc:
             self._count_failure(exc)
             payload = {"embed": error_embed(exc.user_message)}
-        await interaction.followup.send(**payload)
+        await interaction.followup.send(**(payload or {"embed": error_embed(NO_FACE_TRY_GUESS)}))
 
 
 async def setup(bot: AnimeBot) -> None:

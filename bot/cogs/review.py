@@ -10,12 +10,20 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.checks import is_moderator, server
+from bot.cogs.choices import character_choices
 from bot.errors import BotError
 from bot.names import typed_name
 from bot.presenters import percent
+from bot.storage.schema import HoldReason
 
 if TYPE_CHECKING:
     from bot.app import AnimeBot
+
+
+HELD_BECAUSE: dict[HoldReason | None, str] = {
+    HoldReason.NEW_ACCOUNT: " (new account)",
+    HoldReason.CONTRADICTS_MODEL: " (against a confident answer)",
+}
 
 
 @is_moderator()
@@ -28,12 +36,11 @@ class Review(
         self.bot = bot
 
     async def _face_in_this_server(self, interaction: discord.Interaction, face: int) -> None:
-        stored = await self.bot.storage.images.face(face)
-        if stored is None or stored.guild_id != interaction.guild_id:
+        if await self.bot.storage.images.face(face, server(interaction)) is None:
             raise BotError(f"There is no face {face} in this server.")
 
     @app_commands.command(name="list", description="Corrections waiting for a moderator")
-    async def list(self, interaction: discord.Interaction) -> None:
+    async def list_held(self, interaction: discord.Interaction) -> None:
         """Held corrections, oldest first, with what the model said."""
         held = await self.bot.storage.votes.held(server(interaction))
         if not held:
@@ -44,7 +51,10 @@ class Review(
             model = "no answer"
             if vote.model_label is not None and vote.model_score is not None:
                 model = f"model said {vote.model_label} ({percent(vote.model_score)})"
-            lines.append(f"face {vote.face_id}: <@{vote.user_id}> says **{vote.label}**; {model}")
+            why = HELD_BECAUSE.get(vote.reason, "")
+            lines.append(
+                f"face {vote.face_id}: <@{vote.user_id}> says **{vote.label}**; {model}{why}"
+            )
         lines.append("Accept with `/review accept face:<id>`, reject with `/review dismiss`.")
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
@@ -65,18 +75,26 @@ class Review(
                 raise BotError("Say which name is right: `/review accept face:<id> label:<name>`.")
             label = held.pop()
         outcome = await self.bot.storage.votes.confirm_by_moderator(
-            face, typed_name(label), interaction.user.id
+            face, server(interaction), typed_name(label), interaction.user.id
         )
+        self.bot.dispatch("guild_characters_changed", server(interaction))
         await interaction.response.send_message(
-            f"Face {face} is now training data for *{outcome.label}*.", ephemeral=True
+            f"Face {face} is now training data for *{outcome.name}*.", ephemeral=True
         )
+
+    @accept.autocomplete("label")
+    async def accept_label(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """This server's characters whose name or alias contains what was typed."""
+        return await character_choices(self.bot, interaction, current)
 
     @app_commands.command(name="dismiss", description="Reject the held corrections of a face")
     @app_commands.describe(face="the face number from /review list")
     async def dismiss(self, interaction: discord.Interaction, face: int) -> None:
         """Dismiss every held vote on ``face``."""
         await self._face_in_this_server(interaction, face)
-        count = await self.bot.storage.votes.dismiss_held(face)
+        count = await self.bot.storage.votes.dismiss_held(face, server(interaction))
         await interaction.response.send_message(
             f"Dismissed {count} held correction(s) of face {face}.", ephemeral=True
         )

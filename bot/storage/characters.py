@@ -1,69 +1,144 @@
-"""The characters the bot can name."""
+"""The characters of one scope (a server, or the base): display names, keys and aliases.
+
+Every method takes the scope and reads or changes only that scope's characters.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.names import normalise_name
+from bot.errors import InvalidNameError
+from bot.names import display_name, normalise_name
 from bot.storage._sql import Sessions, insert, reading, writing
-from bot.storage.schema import Character
+from bot.storage.schema import Character, CharacterAlias
+from bot.storage.scope import Scope
 
 
 @dataclass(frozen=True)
 class CharacterInfo:
-    """A stored character."""
+    """A stored character: its display name and the key it is matched by."""
 
     id: int
+    scope: Scope
+    key: str
     name: str
 
 
-async def character_id(session: AsyncSession, name: str, created_by: int | None = None) -> int:
-    """The id of the character called ``name`` (normalised), created if it is new."""
-    name = normalise_name(name)
+async def find_character(session: AsyncSession, scope: Scope, name: str) -> CharacterInfo | None:
+    """The character of ``scope`` whose name or alias matches ``name``, or None."""
+    key = normalise_name(name)
+    aliased = select(CharacterAlias.character_id).where(
+        CharacterAlias.scope_id == scope.id, CharacterAlias.key == key
+    )
+    row = await session.scalar(
+        select(Character).where(
+            Character.scope_id == scope.id, or_(Character.key == key, Character.id.in_(aliased))
+        )
+    )
+    return None if row is None else CharacterInfo(row.id, scope, row.key, row.name)
+
+
+async def character_for(
+    session: AsyncSession, scope: Scope, name: str, created_by: int | None = None
+) -> CharacterInfo:
+    """The character of ``scope`` that ``name`` (or an alias) names, created if it is new,
+    with ``name`` as its display name."""
+    found = await find_character(session, scope, name)
+    if found is not None:
+        return found
+    shown = display_name(name)
     # ON CONFLICT DO NOTHING: two transactions naming the same new character both succeed.
     await session.execute(
         insert(session, Character)
-        .values(name=name, created_by=created_by)
-        .on_conflict_do_nothing(index_elements=[Character.name])
+        .values(scope_id=scope.id, key=normalise_name(shown), name=shown, created_by=created_by)
+        .on_conflict_do_nothing(index_elements=[Character.scope_id, Character.key])
     )
-    return (await session.scalars(select(Character.id).where(Character.name == name))).one()
+    created = await find_character(session, scope, name)
+    assert created is not None  # inserted, or inserted by the transaction that won
+    return created
 
 
 class CharacterRepo:
-    """Looks up and creates characters by their normalised name."""
+    """Looks up, creates and names the characters of a scope."""
 
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
-    async def get_or_create(self, name: str, created_by: int | None = None) -> CharacterInfo:
-        """The character called ``name`` (normalised), created if it is new."""
+    async def get_or_create(
+        self, scope: Scope, name: str, created_by: int | None = None
+    ) -> CharacterInfo:
+        """The character of ``scope`` called ``name`` (or aliased so), created if it is new."""
         async with writing(self._sessions) as session:
-            return CharacterInfo(
-                id=await character_id(session, name, created_by), name=normalise_name(name)
+            return await character_for(session, scope, name, created_by)
+
+    async def find(self, scope: Scope, name: str) -> CharacterInfo | None:
+        """The character of ``scope`` called ``name`` or aliased so, or None."""
+        async with reading(self._sessions) as session:
+            return await find_character(session, scope, name)
+
+    async def listing(self, scope: Scope) -> list[CharacterInfo]:
+        """Every character of ``scope``, alphabetically by key."""
+        async with reading(self._sessions) as session:
+            rows = await session.scalars(
+                select(Character).where(Character.scope_id == scope.id).order_by(Character.key)
             )
+            return [CharacterInfo(row.id, scope, row.key, row.name) for row in rows]
 
-    async def all(self) -> list[str]:
-        """Every character's name, alphabetically."""
-        async with reading(self._sessions) as session:
-            return list(await session.scalars(select(Character.name).order_by(Character.name)))
+    async def names(self, scope: Scope) -> list[str]:
+        """Every character's display name in ``scope``, alphabetically."""
+        return [character.name for character in await self.listing(scope)]
 
-    async def search(self, text: str, limit: int = 25) -> list[str]:
-        """Names containing ``text`` (normalised), those starting with it first (autocomplete)."""
-        try:
-            needle = normalise_name(text) if text.strip() else ""
-        except ValueError:
-            return []
-        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%") + "%"
-        async with reading(self._sessions) as session:
-            matches = list(
-                await session.scalars(
-                    select(Character.name)
-                    .where(Character.name.like(pattern, escape="\\"))
-                    .order_by(Character.name)
+    async def add_alias(self, scope: Scope, name: str, alias: str) -> CharacterInfo:
+        """Let ``alias`` name the character ``name`` of ``scope`` too.
+
+        Raises ``InvalidNameError`` when ``name`` is no character of the scope, or when
+        ``alias`` already names another one.
+        """
+        key = normalise_name(alias)
+        async with writing(self._sessions) as session:
+            character = await find_character(session, scope, name)
+            if character is None:
+                raise InvalidNameError(f"There is no character called {display_name(name)}.")
+            taken = await find_character(session, scope, alias)
+            if taken is not None:
+                if taken.id == character.id:
+                    return character
+                raise InvalidNameError(f"{display_name(alias)} already names {taken.name}.")
+            session.add(
+                CharacterAlias(
+                    character_id=character.id,
+                    scope_id=scope.id,
+                    key=key,
+                    name=display_name(alias),
                 )
             )
-        matches.sort(key=lambda name: not name.startswith(needle))
-        return matches[:limit]
+            await session.flush()
+            return character
+
+    async def search(self, scope: Scope, text: str, limit: int = 25) -> list[str]:
+        """Display names of ``scope`` whose name or an alias contains ``text``, those starting
+        with it first (autocomplete)."""
+        try:
+            needle = normalise_name(text) if text.strip() else ""
+        except InvalidNameError:
+            return []
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        aliased = select(CharacterAlias.character_id).where(
+            CharacterAlias.scope_id == scope.id, CharacterAlias.key.like(pattern, escape="\\")
+        )
+        async with reading(self._sessions) as session:
+            rows = list(
+                await session.execute(
+                    select(Character.key, Character.name)
+                    .where(
+                        Character.scope_id == scope.id,
+                        or_(Character.key.like(pattern, escape="\\"), Character.id.in_(aliased)),
+                    )
+                    .order_by(Character.key)
+                )
+            )
+        rows.sort(key=lambda row: not row.key.startswith(needle))
+        return [row.name for row in rows[:limit]]

@@ -1,4 +1,8 @@
-"""Training examples: the confirmed (label, face crop) pairs the trainer learns from."""
+"""Training examples: the confirmed (character, face crop) pairs the trainer learns from.
+
+Every method takes the scope whose examples it reads or adds; a face becomes an example
+of its own picture's server.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,19 @@ from collections.abc import AsyncIterator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.errors import StorageError
 from bot.storage._sql import Sessions, reading, writing
-from bot.storage.characters import character_id
+from bot.storage.characters import CharacterInfo, character_for
 from bot.storage.schema import Character, ExampleSource, Face, Image, TrainingExample
+from bot.storage.scope import Scope
+
+NOT_IN_A_SERVER = "A picture answered outside a server cannot become training data."
 
 
-async def accepted_label(session: AsyncSession, face_id: int) -> str | None:
-    """The label under which ``face_id`` is training data, or None if it is not."""
+async def accepted_key(session: AsyncSession, face_id: int) -> str | None:
+    """The key of the character ``face_id`` is training data for, or None if it is not."""
     return await session.scalar(
-        select(Character.name)
+        select(Character.key)
         .join(TrainingExample, TrainingExample.character_id == Character.id)
         .where(TrainingExample.face_id == face_id)
     )
@@ -24,65 +32,73 @@ async def accepted_label(session: AsyncSession, face_id: int) -> str | None:
 async def accept_face(
     session: AsyncSession,
     face_id: int,
-    label: str,
+    name: str,
     *,
     source: ExampleSource,
     contributor_id: int | None,
-) -> None:
-    """Make the crop of ``face_id`` a training example of ``label`` (or relabel its example)."""
-    char_id = await character_id(session, label, created_by=contributor_id)
+) -> CharacterInfo:
+    """Make the crop of ``face_id`` a training example of the character ``name`` of the
+    face's server (created if new), or relabel its example; returns the character."""
+    crop_image, guild_id = (
+        await session.execute(
+            select(Face.crop_image, Image.guild_id)
+            .join(Image, Face.image_id == Image.id)
+            .where(Face.id == face_id)
+        )
+    ).one()
+    if guild_id is None:
+        raise StorageError(NOT_IN_A_SERVER)
+    scope = Scope.of_guild(guild_id)
+    character = await character_for(session, scope, name, created_by=contributor_id)
     example = await session.scalar(
         select(TrainingExample).where(TrainingExample.face_id == face_id)
     )
     if example is None:
-        crop_image, guild_id = (
-            await session.execute(
-                select(Face.crop_image, Image.guild_id)
-                .join(Image, Face.image_id == Image.id)
-                .where(Face.id == face_id)
-            )
-        ).one()
         session.add(
             TrainingExample(
-                character_id=char_id,
+                character_id=character.id,
                 crop_image=crop_image,
                 source=source,
                 face_id=face_id,
                 contributor_id=contributor_id,
-                guild_id=guild_id,
+                scope_id=scope.id,
             )
         )
     else:
-        example.character_id = char_id
+        example.character_id = character.id
         example.source = source
         example.contributor_id = contributor_id
     await session.flush()
+    return character
 
 
 class TrainingExampleRepo:
-    """Adds taught examples and reads the whole dataset for training and export."""
+    """Adds taught examples and reads a scope's dataset for training and export."""
 
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     async def add_taught(
-        self, character: str, crop_image: bytes, contributor_id: int, guild_id: int | None
+        self, scope: Scope, character: str, crop_image: bytes, contributor_id: int | None
     ) -> int:
         """Store a face crop a moderator labelled directly (``/teach``); returns its id."""
         async with writing(self._sessions) as session:
+            named = await character_for(session, scope, character, created_by=contributor_id)
             example = TrainingExample(
-                character_id=await character_id(session, character, created_by=contributor_id),
+                character_id=named.id,
                 crop_image=crop_image,
                 source=ExampleSource.TEACH,
                 contributor_id=contributor_id,
-                guild_id=guild_id,
+                scope_id=scope.id,
             )
             session.add(example)
             await session.flush()
             return example.id
 
-    async def iter_dataset(self, batch_size: int = 64) -> AsyncIterator[tuple[str, bytes]]:
-        """Every example as (label, PNG bytes), oldest first.
+    async def iter_dataset(
+        self, scope: Scope, batch_size: int = 64
+    ) -> AsyncIterator[tuple[str, bytes]]:
+        """Every example of ``scope`` as (display name, picture bytes), oldest first.
 
         Read in batches, each in its own short transaction, so a slow consumer (an export,
         a trainer) never holds the database.
@@ -94,7 +110,7 @@ class TrainingExampleRepo:
                     await session.execute(
                         select(TrainingExample.id, Character.name, TrainingExample.crop_image)
                         .join(Character, TrainingExample.character_id == Character.id)
-                        .where(TrainingExample.id > last_id)
+                        .where(TrainingExample.scope_id == scope.id, TrainingExample.id > last_id)
                         .order_by(TrainingExample.id)
                         .limit(batch_size)
                     )
@@ -105,13 +121,15 @@ class TrainingExampleRepo:
                 yield row.name, row.crop_image
             last_id = rows[-1].id
 
-    async def counts(self) -> dict[str, int]:
-        """How many examples each character has (characters without any are left out)."""
+    async def counts(self, scope: Scope) -> dict[str, int]:
+        """How many examples each character of ``scope`` has, by display name (characters
+        without any are left out)."""
         async with reading(self._sessions) as session:
             rows = await session.execute(
                 select(Character.name, func.count(TrainingExample.id))
                 .join(TrainingExample, TrainingExample.character_id == Character.id)
-                .group_by(Character.name)
+                .where(TrainingExample.scope_id == scope.id)
+                .group_by(Character.id, Character.name)
                 .order_by(Character.name)
             )
             return {name: count for name, count in rows}

@@ -67,10 +67,6 @@ class TopPrediction:
     score: float
     unsure: bool
 
-    def is_confident(self, threshold: float) -> bool:
-        """True when the model was sure and scored at least ``threshold``."""
-        return not self.unsure and self.score >= threshold
-
 
 async def top_prediction(session: AsyncSession, face_id: int) -> TopPrediction | None:
     """The model's answer for ``face_id``, or None if no prediction was stored."""
@@ -186,14 +182,15 @@ class ImageRepo:
                 await connection.execute(statements.predictions, predictions)
             return RecordedImage(image_id, tuple(face_ids), created=True)
 
-    async def face(self, face_id: int) -> StoredFace | None:
-        """The face ``face_id`` with its ranked labels, or None if it is not stored (any more)."""
+    async def face(self, face_id: int, guild_id: int) -> StoredFace | None:
+        """The face ``face_id`` of server ``guild_id`` with its ranked labels, or None if it is
+        not stored (any more) or is another server's."""
         async with reading(self._sessions) as session:
             row = (
                 await session.execute(
                     select(Face, Image)
                     .join(Image, Face.image_id == Image.id)
-                    .where(Face.id == face_id)
+                    .where(Face.id == face_id, Image.guild_id == guild_id)
                     .options(defer(Face.crop_image))
                 )
             ).one_or_none()

@@ -4,17 +4,19 @@ Acquiring is one atomic statement, ``INSERT … ON CONFLICT (name) DO UPDATE …
 the lock has expired or is already ours, on SQLite and PostgreSQL alike: of two
 processes racing for a free lock exactly one gets a row back. A holder that dies
 loses the lock when its time to live runs out; a live holder renews it by acquiring
-again before then. Expiry uses the callers' clocks, so processes sharing a lock
-should keep their clocks in sync (NTP) and use a time to live well above any skew.
+again before then. A holder names one owner (one training run, say), never a process:
+two owners in one process must not share a holder, or each would take the other's lock.
+Expiry uses the callers' clocks, so processes sharing a lock should keep their clocks in
+sync (NTP) and use a time to live well above any skew.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, select
 
-from bot.storage._sql import Sessions, insert, rowcount, writing
+from bot.storage._sql import Sessions, insert, reading, rowcount, writing
 from bot.storage.schema import Lock, utcnow
 
 
@@ -46,6 +48,16 @@ class LockRepo:
             )
             won = await session.scalar(statement.returning(Lock.name))
             return won is not None
+
+    async def holders(self, prefix: str) -> set[str]:
+        """Who holds the locks whose name starts with ``prefix`` (expired ones left out)."""
+        async with reading(self._sessions) as session:
+            held = await session.scalars(
+                select(Lock.holder).where(
+                    Lock.name.startswith(prefix, autoescape=True), Lock.expires_at > utcnow()
+                )
+            )
+            return set(held)
 
     async def release(self, name: str, holder: str) -> bool:
         """Give up lock ``name`` if ``holder`` holds it; False if it did not."""

@@ -91,10 +91,24 @@ class TrainingRunRepo:
             row = await session.get(TrainingRun, run_id)
             return None if row is None else TrainingRunInfo.of(row)
 
-    async def latest(self) -> TrainingRunInfo | None:
-        """The most recently started run, or None."""
+    async def latest(self, guild_id: int) -> TrainingRunInfo | None:
+        """The most recently started run of server ``guild_id``, or None."""
         async with reading(self._sessions) as session:
             row = await session.scalar(
-                select(TrainingRun).order_by(TrainingRun.started_at.desc(), TrainingRun.id.desc())
+                select(TrainingRun)
+                .where(TrainingRun.guild_id == guild_id)
+                .order_by(TrainingRun.started_at.desc(), TrainingRun.id.desc())
+                .limit(1)
             )
             return None if row is None else TrainingRunInfo.of(row)
+
+    async def trained_by(self, version: str) -> int | None:
+        """The server whose ``/retrain`` produced model ``version``; None for a model that
+        came from elsewhere (the command line, say)."""
+        async with reading(self._sessions) as session:
+            return await session.scalar(
+                select(TrainingRun.guild_id)
+                .where(TrainingRun.candidate_version == version)
+                .order_by(TrainingRun.id)
+                .limit(1)
+            )

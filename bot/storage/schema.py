@@ -1,4 +1,24 @@
-"""The database schema: declarative models on one naming convention (Alembic mirrors it)."""
+"""The database schema: declarative models on one naming convention (Alembic mirrors it).
+
+Tenancy. A Discord server is the unit of everything its community makes, and every row of
+it says which server it belongs to:
+
+- ``guild_id`` on tables that only ever hold a server's data: settings, watched channels,
+  pictures (``NULL`` for a picture answered in a DM: it never becomes training data),
+  votes, training runs. A vote's ``guild_id`` is its face's picture's server.
+- ``scope_id`` (never NULL) on tables whose rows may also belong to the operator's *base*,
+  which every server sees: characters, their aliases and training examples. It is the
+  server's id, or ``BASE_SCOPE_ID`` (0) for the base (see ``bot.storage.scope``).
+
+A character is unique by ``(scope_id, key)``: the same key in two servers is two
+characters, so one server can never rename, merge or relabel another's. Its ``name`` is
+the display name as people write it ("Nishikino Maki"), its ``key`` the normalised name
+names are matched by (``bot.names.normalise_name``); an alias is another key for the
+same character, unique within the scope too. A training example's ``scope_id`` is whose
+data it is; its character is in the same scope (phase B may let a server's example name a
+base character, to correct the base model for that server, so this is not a foreign key
+over both columns). Faces and predictions belong to their picture's server.
+"""
 
 from __future__ import annotations
 
@@ -77,6 +97,15 @@ class VoteStatus(enum.StrEnum):
     DISMISSED = "dismissed"
 
 
+class HoldReason(enum.StrEnum):
+    """Why a vote waits for a moderator."""
+
+    NEW_ACCOUNT = "new_account"
+    """The voter's account is new, and the vote disagrees with the model."""
+    CONTRADICTS_MODEL = "contradicts"
+    """It names another character than a confident answer, and nobody else agreed yet."""
+
+
 class ExampleSource(enum.StrEnum):
     """How a training example was confirmed."""
 
@@ -141,14 +170,32 @@ class WatchedChannel(Base):
 
 
 class Character(Base):
-    """A character the bot can name; ``name`` is normalised (see ``normalise_name``)."""
+    """A character the bot can name in one scope: its display name and its matching key."""
 
     __tablename__ = "characters"
+    __table_args__ = (UniqueConstraint("scope_id", "key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    scope_id: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     created_at: Mapped[datetime] = _created_at()
     created_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class CharacterAlias(Base):
+    """Another name of a character (a nickname, another spelling), matched by its key."""
+
+    __tablename__ = "character_aliases"
+    __table_args__ = (UniqueConstraint("scope_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    character_id: Mapped[int] = mapped_column(
+        ForeignKey("characters.id", ondelete="CASCADE"), index=True
+    )
+    scope_id: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
 
 
 class Image(Base):
@@ -219,6 +266,7 @@ class Vote(Base):
     status: Mapped[VoteStatus] = mapped_column(
         _str_enum(VoteStatus, "vote_status"), default=VoteStatus.COUNTED
     )
+    hold_reason: Mapped[HoldReason | None] = mapped_column(_str_enum(HoldReason, "hold_reason"))
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -236,7 +284,7 @@ class TrainingExample(Base):
         ForeignKey("faces.id", ondelete="SET NULL"), unique=True
     )
     contributor_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    scope_id: Mapped[int] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = _created_at()
 
 

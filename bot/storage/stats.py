@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy import Select, and_, func, select
 
 from bot.storage._sql import Sessions, reading
 from bot.storage.schema import (
@@ -17,11 +16,12 @@ from bot.storage.schema import (
     Vote,
     VoteStatus,
 )
+from bot.storage.scope import Scope
 
 
 @dataclass(frozen=True)
 class Stats:
-    """Counts for one server (or everywhere) and the model's accuracy as judged by its users."""
+    """Counts for one server and the model's accuracy as judged by its users."""
 
     images: int
     faces: int
@@ -45,13 +45,10 @@ class StatsRepo:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
-    async def collect(self, guild_id: int | None = None) -> Stats:
-        """The figures for ``guild_id``, or for every server when it is None."""
-
-        def scoped(column: QueryableAttribute[int | None]) -> list[ColumnElement[bool]]:
-            return [] if guild_id is None else [column == guild_id]
-
-        votes = select(func.count()).select_from(Vote).where(*scoped(Vote.guild_id))
+    async def collect(self, guild_id: int) -> Stats:
+        """The figures of server ``guild_id`` (nothing of any other server is counted)."""
+        scope = Scope.of_guild(guild_id)
+        votes = select(func.count()).select_from(Vote).where(Vote.guild_id == guild_id)
         # Faces the users judged (their crop is training data, by votes or a moderator),
         # and among them those whose agreed label is the model's answer.
         judged = (
@@ -62,10 +59,10 @@ class StatsRepo:
                 and_(
                     Prediction.face_id == TrainingExample.face_id,
                     Prediction.rank == 0,
-                    Prediction.label == Character.name,
+                    Prediction.label == Character.key,
                 ),
             )
-            .where(TrainingExample.face_id.is_not(None), *scoped(TrainingExample.guild_id))
+            .where(TrainingExample.face_id.is_not(None), TrainingExample.scope_id == scope.id)
         )
         async with reading(self._sessions) as session:
 
@@ -73,12 +70,12 @@ class StatsRepo:
                 return int(await session.scalar(query) or 0)
 
             images = await count(
-                select(func.count()).select_from(Image).where(*scoped(Image.guild_id))
+                select(func.count()).select_from(Image).where(Image.guild_id == guild_id)
             )
             faces = await count(
                 select(func.count(Face.id))
                 .join(Image, Face.image_id == Image.id)
-                .where(*scoped(Image.guild_id))
+                .where(Image.guild_id == guild_id)
             )
             all_votes = await count(votes)
             corrections = await count(votes.where(~Vote.is_confirmation))
@@ -86,7 +83,7 @@ class StatsRepo:
             examples = await count(
                 select(func.count())
                 .select_from(TrainingExample)
-                .where(*scoped(TrainingExample.guild_id))
+                .where(TrainingExample.scope_id == scope.id)
             )
             judged_faces, confirmed = (await session.execute(judged)).one()
         return Stats(

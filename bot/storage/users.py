@@ -20,6 +20,7 @@ from bot.storage.schema import (
     Vote,
     VoteStatus,
 )
+from bot.storage.scope import Scope
 from bot.storage.votes import counted_votes
 
 
@@ -52,8 +53,8 @@ class UserDataRepo:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
-    async def contributions(self, user_id: int, guild_id: int | None = None) -> UserData:
-        """What ``user_id`` contributed in ``guild_id`` (None: everywhere)."""
+    async def contributions(self, user_id: int, guild_id: int) -> UserData:
+        """What ``user_id`` contributed in server ``guild_id``."""
         votes = self._vote_scope(user_id, guild_id)
         async with reading(self._sessions) as session:
             vote_count = await session.scalar(select(func.count()).select_from(Vote).where(*votes))
@@ -160,16 +161,16 @@ class UserDataRepo:
 
     @staticmethod
     def _example_scope(guild_id: int | None) -> list[ColumnElement[bool]]:
-        return [] if guild_id is None else [TrainingExample.guild_id == guild_id]
+        return [] if guild_id is None else [TrainingExample.scope_id == Scope.of_guild(guild_id).id]
 
     def _supported_examples(self, user_id: int, guild_id: int | None) -> Select[int, int, str]:
         """(example id, face id, label) of vote-made examples the user's counted vote supports."""
         return (
-            select(TrainingExample.id, Vote.face_id, Character.name)
+            select(TrainingExample.id, Vote.face_id, Character.key)
             .join(Character, TrainingExample.character_id == Character.id)
             .join(
                 Vote,
-                (Vote.face_id == TrainingExample.face_id) & (Vote.label == Character.name),
+                (Vote.face_id == TrainingExample.face_id) & (Vote.label == Character.key),
             )
             .where(
                 TrainingExample.source == ExampleSource.VOTE,

@@ -1,14 +1,27 @@
 """Votes on faces: one per person per face, turned into training data when enough people agree.
 
-A vote is *held* for a moderator, and does not count, when it contradicts a confident
-model (its answer was not "unsure" and scored at least ``CONFIDENT_SCORE``) and the
-majority (more of the other counted votes on the face name another label than name
-this one, this vote included), or when the caller asks for it, for instance for a
-brand-new account. When the distinct people whose counted votes agree on a label reach
-the server's ``votes_needed``, the face's crop becomes a training example, exactly
-once: every vote on a face locks that face's row first (``SELECT … FOR NO KEY UPDATE``
-on PostgreSQL; on SQLite write transactions are serialised), so concurrent votes are
-counted one after another.
+A vote is about a face of one server and is cast in that server only. It is *held* for a
+moderator, and does not count, when:
+
+- it names another character than a **confident** answer of the model and nobody else
+  agrees with it yet (no other person's counted vote, or vote held for the same reason,
+  names that character), whatever the server's ``votes_needed``: one person can never
+  relabel a confident answer alone. A second person naming the same character releases
+  the held vote, and both count;
+- it names another character than a confident answer and most of the other counted
+  votes name something else;
+- the voter's account is new (the caller says so) and the vote disagrees with the model.
+  A new account's vote *for* the model's answer counts.
+
+The model's answer is **confident** when the model itself did not flag it "unsure" (its
+calibrated rule on familiarity and score, see the README) and its score is at least
+``CONFIDENT_SCORE``: the unsure flag alone lets look-alike characters through at 50–60%.
+
+When the distinct people whose counted votes agree on a character reach the server's
+``votes_needed``, the face's crop becomes a training example, exactly once: every vote on
+a face locks that face's row first (``SELECT … FOR NO KEY UPDATE`` on PostgreSQL; on
+SQLite write transactions are serialised), so concurrent votes are counted one after
+another. Labels are stored as keys (``bot.names.normalise_name``).
 """
 
 from __future__ import annotations
@@ -21,19 +34,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import StorageError
-from bot.names import normalise_name
+from bot.names import display_name, normalise_name
 from bot.storage._sql import Sessions, reading, rowcount, writing
-from bot.storage.examples import accept_face, accepted_label
+from bot.storage.characters import find_character
+from bot.storage.examples import accept_face, accepted_key
 from bot.storage.guilds import votes_needed
 from bot.storage.images import TopPrediction, top_prediction
-from bot.storage.schema import (
-    ExampleSource,
-    Face,
-    Image,
-    Vote,
-    VoteStatus,
-    utcnow,
-)
+from bot.storage.schema import ExampleSource, Face, HoldReason, Image, Vote, VoteStatus, utcnow
+from bot.storage.scope import Scope
 
 CONFIDENT_SCORE = 0.9
 FACE_GONE = "That picture is no longer stored, so it cannot be corrected."
@@ -44,13 +52,17 @@ class VoteOutcome:
     """What a vote (or a moderator's decision) did to a face."""
 
     face_id: int
-    label: str
+    label: str  # the key voted for
+    name: str  # how to show it: the character's display name
     status: VoteStatus
+    hold_reason: HoldReason | None
     agreeing: int  # distinct people whose counted votes say ``label``
     needed: int
     replaced: bool  # the person had voted for another label before
-    accepted_label: str | None  # the face's label in the training data, if it has one
+    accepted_label: str | None  # key of the face's character in the training data, if any
+    accepted_name: str | None  # and its display name
     newly_accepted: bool  # this call made the face training data (or relabelled it)
+    is_confirmation: bool  # a "right" vote for the model's answer
 
     @property
     def accepted(self) -> bool:
@@ -65,119 +77,196 @@ class HeldVote:
     face_id: int
     user_id: int
     label: str
+    reason: HoldReason | None
     model_label: str | None
     model_score: float | None
     created_at: datetime
+
+
+def is_confident(top: TopPrediction | None) -> bool:
+    """Whether the model's answer is confident (see the module's docstring)."""
+    return top is not None and not top.unsure and top.score >= CONFIDENT_SCORE
+
+
+def hold_reason(
+    top: TopPrediction | None,
+    label: str,
+    counted: Counter[str],
+    held_as_contradiction: Counter[str],
+    *,
+    new_account: bool,
+) -> HoldReason | None:
+    """Why a vote for ``label`` must wait for a moderator, or None if it counts.
+
+    ``counted`` and ``held_as_contradiction`` are the *other* people's votes on the face.
+    """
+    agrees_with_model = top is not None and label == top.label
+    if agrees_with_model:
+        return None
+    if new_account:
+        return HoldReason.NEW_ACCOUNT
+    if not is_confident(top):
+        return None
+    alone = counted[label] + held_as_contradiction[label] == 0
+    outvoted = sum(counted.values()) - counted[label] > counted[label] + 1
+    return HoldReason.CONTRADICTS_MODEL if alone or outvoted else None
+
+
+async def _tally(
+    session: AsyncSession, face_id: int, status: VoteStatus, exclude_user: int | None = None
+) -> Counter[str]:
+    query = (
+        select(Vote.label, func.count())
+        .where(Vote.face_id == face_id, Vote.status == status)
+        .group_by(Vote.label)
+    )
+    if status is VoteStatus.HELD:
+        query = query.where(Vote.hold_reason == HoldReason.CONTRADICTS_MODEL)
+    if exclude_user is not None:
+        query = query.where(Vote.user_id != exclude_user)
+    return Counter({label: count for label, count in await session.execute(query)})
 
 
 async def counted_votes(
     session: AsyncSession, face_id: int, exclude_user: int | None = None
 ) -> Counter[str]:
     """Counted votes on ``face_id`` per label (leaving out ``exclude_user``'s)."""
-    query = (
-        select(Vote.label, func.count())
-        .where(Vote.face_id == face_id, Vote.status == VoteStatus.COUNTED)
-        .group_by(Vote.label)
-    )
-    if exclude_user is not None:
-        query = query.where(Vote.user_id != exclude_user)
-    return Counter({label: count for label, count in await session.execute(query)})
+    return await _tally(session, face_id, VoteStatus.COUNTED, exclude_user)
+
+
+async def _shown_name(session: AsyncSession, guild_id: int, label: str) -> str:
+    """The display name of ``label`` in the server: its character's, or the label's own."""
+    character = await find_character(session, Scope.of_guild(guild_id), label)
+    return character.name if character is not None else display_name(label)
 
 
 class VoteRepo:
     """Casts votes, applies moderators' decisions and answers rate-limit questions."""
 
-    def __init__(self, sessions: Sessions, confident_score: float = CONFIDENT_SCORE) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
-        self._confident_score = confident_score
 
     async def cast(
         self,
         face_id: int,
         user_id: int,
-        guild_id: int | None,
+        guild_id: int,
         label: str,
         is_confirmation: bool,
         *,
-        hold: bool = False,
+        new_account: bool = False,
     ) -> VoteOutcome:
-        """Record that ``user_id`` says ``face_id`` is ``label`` (replacing their earlier vote).
+        """Record that ``user_id`` says ``face_id`` of server ``guild_id`` is ``label``
+        (replacing their earlier vote).
 
         ``is_confirmation`` is True when the person pressed "right" on the model's answer;
-        ``hold`` sends the vote to a moderator whatever the votes say. Raises
-        ``StorageError`` if the face is no longer stored.
+        ``new_account`` holds a vote that disagrees with the model. Raises ``StorageError``
+        if the face is not (any more) one of this server's.
         """
-        label = normalise_name(label)
+        key = normalise_name(label)
         async with writing(self._sessions) as session:
-            image_guild = await self._lock_face(session, face_id)
-            needed = await votes_needed(session, image_guild)
+            await self._lock_face(session, face_id, guild_id)
+            needed = await votes_needed(session, guild_id)
             others = await counted_votes(session, face_id, exclude_user=user_id)
+            held_others = await _tally(session, face_id, VoteStatus.HELD, exclude_user=user_id)
             top = await top_prediction(session, face_id)
-            status = (
-                VoteStatus.HELD
-                if hold or self._contradicts(top, label, others)
-                else VoteStatus.COUNTED
-            )
+            reason = hold_reason(top, key, others, held_others, new_account=new_account)
+            status = VoteStatus.HELD if reason else VoteStatus.COUNTED
             vote = await session.scalar(
                 select(Vote).where(Vote.face_id == face_id, Vote.user_id == user_id)
             )
-            replaced = vote is not None and vote.label != label
+            replaced = vote is not None and vote.label != key
             if vote is None:
                 vote = Vote(face_id=face_id, user_id=user_id)
                 session.add(vote)
             vote.guild_id = guild_id
-            vote.label = label
+            vote.label = key
             vote.is_confirmation = is_confirmation
             vote.status = status
+            vote.hold_reason = reason
             vote.created_at = utcnow()
             await session.flush()
-
-            agreeing = others[label] + (1 if status is VoteStatus.COUNTED else 0)
-            current = await accepted_label(session, face_id)
+            if status is VoteStatus.COUNTED and held_others[key]:
+                # Someone else said the same before: their held vote is corroborated.
+                await session.execute(
+                    update(Vote)
+                    .where(
+                        Vote.face_id == face_id,
+                        Vote.label == key,
+                        Vote.status == VoteStatus.HELD,
+                        Vote.hold_reason == HoldReason.CONTRADICTS_MODEL,
+                    )
+                    .values(status=VoteStatus.COUNTED, hold_reason=None)
+                )
+            agreeing = (await counted_votes(session, face_id))[key]
+            current = await accepted_key(session, face_id)
             newly = current is None and status is VoteStatus.COUNTED and agreeing >= needed
             if newly:
-                await accept_face(
+                character = await accept_face(
                     session, face_id, label, source=ExampleSource.VOTE, contributor_id=user_id
                 )
-                current = label
-            return VoteOutcome(face_id, label, status, agreeing, needed, replaced, current, newly)
+                current = character.key
+            name = await _shown_name(session, guild_id, label)
+            return VoteOutcome(
+                face_id=face_id,
+                label=key,
+                name=name,
+                status=status,
+                hold_reason=reason,
+                agreeing=agreeing,
+                needed=needed,
+                replaced=replaced,
+                accepted_label=current,
+                accepted_name=(
+                    None if current is None else await _shown_name(session, guild_id, current)
+                ),
+                newly_accepted=newly,
+                is_confirmation=is_confirmation,
+            )
 
     async def confirm_by_moderator(
-        self, face_id: int, label: str, moderator_id: int
+        self, face_id: int, guild_id: int, label: str, moderator_id: int
     ) -> VoteOutcome:
-        """Make ``label`` the face's training label, whatever the votes say.
-
-        Held votes for ``label`` then count; held votes for anything else are dismissed.
-        """
-        label = normalise_name(label)
+        """Make ``label`` the training label of ``face_id`` of server ``guild_id``, whatever
+        the votes say. Held votes for ``label`` then count; held votes for anything else are
+        dismissed."""
+        key = normalise_name(label)
         async with writing(self._sessions) as session:
-            image_guild = await self._lock_face(session, face_id)
+            await self._lock_face(session, face_id, guild_id)
             held = (Vote.face_id == face_id, Vote.status == VoteStatus.HELD)
             await session.execute(
-                update(Vote).where(*held, Vote.label == label).values(status=VoteStatus.COUNTED)
+                update(Vote)
+                .where(*held, Vote.label == key)
+                .values(status=VoteStatus.COUNTED, hold_reason=None)
             )
             await session.execute(
-                update(Vote).where(*held, Vote.label != label).values(status=VoteStatus.DISMISSED)
+                update(Vote).where(*held, Vote.label != key).values(status=VoteStatus.DISMISSED)
             )
-            newly = await accepted_label(session, face_id) != label
-            await accept_face(
+            newly = await accepted_key(session, face_id) != key
+            character = await accept_face(
                 session, face_id, label, source=ExampleSource.MODERATOR, contributor_id=moderator_id
             )
             tally = await counted_votes(session, face_id)
             return VoteOutcome(
-                face_id,
-                label,
-                VoteStatus.COUNTED,
-                tally[label],
-                await votes_needed(session, image_guild),
-                False,
-                label,
-                newly,
+                face_id=face_id,
+                label=key,
+                name=character.name,
+                status=VoteStatus.COUNTED,
+                hold_reason=None,
+                agreeing=tally[key],
+                needed=await votes_needed(session, guild_id),
+                replaced=False,
+                accepted_label=character.key,
+                accepted_name=character.name,
+                newly_accepted=newly,
+                is_confirmation=False,
             )
 
-    async def dismiss_held(self, face_id: int) -> int:
-        """Dismiss every held vote on ``face_id`` (a moderator rejected them); returns how many."""
+    async def dismiss_held(self, face_id: int, guild_id: int) -> int:
+        """Dismiss every held vote on ``face_id`` of server ``guild_id`` (a moderator rejected
+        them); returns how many. StorageError if the face is not one of this server's."""
         async with writing(self._sessions) as session:
+            await self._lock_face(session, face_id, guild_id)
             return await rowcount(
                 session,
                 update(Vote)
@@ -204,6 +293,7 @@ class VoteRepo:
                         face_id=vote.face_id,
                         user_id=vote.user_id,
                         label=vote.label,
+                        reason=vote.hold_reason,
                         model_label=answer.label if answer else None,
                         model_score=answer.score if answer else None,
                         created_at=vote.created_at,
@@ -212,7 +302,8 @@ class VoteRepo:
             return held
 
     async def recent_count(self, user_id: int, seconds: float) -> int:
-        """How many votes ``user_id`` cast (or changed) in the last ``seconds``; for rate limits."""
+        """How many votes ``user_id`` cast (or changed) in the last ``seconds``, in any server;
+        for rate limits."""
         since = utcnow() - timedelta(seconds=seconds)
         async with reading(self._sessions) as session:
             count = await session.scalar(
@@ -222,25 +313,17 @@ class VoteRepo:
             )
             return int(count or 0)
 
-    def _contradicts(self, top: TopPrediction | None, label: str, others: Counter[str]) -> bool:
-        """A correction against a confident model that most of the other voters disagree with."""
-        # ``others`` leaves out this vote; it agrees with itself, hence the + 1.
-        if top is None or label == top.label or not top.is_confident(self._confident_score):
-            return False
-        disagreeing = sum(others.values()) - others[label]
-        return disagreeing > others[label] + 1
-
     @staticmethod
-    async def _lock_face(session: AsyncSession, face_id: int) -> int | None:
-        """Lock the face's row until commit and return its image's server; StorageError if gone."""
+    async def _lock_face(session: AsyncSession, face_id: int, guild_id: int) -> None:
+        """Lock the face's row until commit; StorageError if it is gone or another server's
+        (said the same way, so that no server learns which faces another has)."""
         row = (
             await session.execute(
-                select(Face.id, Image.guild_id)
+                select(Face.id)
                 .join(Image, Face.image_id == Image.id)
-                .where(Face.id == face_id)
+                .where(Face.id == face_id, Image.guild_id == guild_id)
                 .with_for_update(of=Face, key_share=True)
             )
         ).one_or_none()
         if row is None:
             raise StorageError(FACE_GONE)
-        return row.guild_id

@@ -12,7 +12,7 @@ from bot.cogs.review import Review
 from bot.errors import BotError
 from bot.storage.db import Storage
 from tests.cogs import GUILD, fake_bot, fake_interaction, invoke, sent_text
-from tests.storage.helpers import record_face
+from tests.storage.helpers import HERE, record_face
 
 MODERATOR = discord.Permissions(manage_messages=True)
 
@@ -32,40 +32,40 @@ async def test_review_lists_held_corrections_with_the_models_answer(
     cog: Review, storage: Storage
 ) -> None:
     face = await record_face(storage, "nishikino maki", 0.97)
-    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, hold=True)
+    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, new_account=True)
     interaction = fake_interaction(permissions=MODERATOR)
 
     await invoke(cog, "review list", interaction)
 
     text = sent_text(interaction)
     assert f"face {face}: <@7> says **sakurauchi riko**" in text
-    assert "model said nishikino maki (97.0%)" in text
+    assert "model said nishikino maki (97.0%) (new account)" in text
 
 
 async def test_review_accept_makes_the_held_label_training_data(
     cog: Review, storage: Storage
 ) -> None:
     face = await record_face(storage, "nishikino maki", 0.97)
-    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, hold=True)
+    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, new_account=True)
     interaction = fake_interaction(permissions=MODERATOR)
 
     await invoke(cog, "review accept", interaction, face, None)
 
     assert "training data for *sakurauchi riko*" in sent_text(interaction)
-    assert await storage.examples.counts() == {"sakurauchi riko": 1}
+    assert await storage.examples.counts(HERE) == {"sakurauchi riko": 1}
     assert await storage.votes.held(GUILD) == []
 
 
 async def test_review_dismiss_rejects_held_corrections(cog: Review, storage: Storage) -> None:
     face = await record_face(storage, "nishikino maki", 0.97)
-    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, hold=True)
+    await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, new_account=True)
     interaction = fake_interaction(permissions=MODERATOR)
 
     await invoke(cog, "review dismiss", interaction, face)
 
     assert "Dismissed 1 held correction" in sent_text(interaction)
     assert await storage.votes.held(GUILD) == []
-    assert await storage.examples.counts() == {}
+    assert await storage.examples.counts(HERE) == {}
 
 
 async def test_review_refuses_a_face_of_another_server(cog: Review, storage: Storage) -> None:
@@ -74,3 +74,25 @@ async def test_review_refuses_a_face_of_another_server(cog: Review, storage: Sto
 
     with pytest.raises(BotError, match=f"no face {face} in this server"):
         await invoke(cog, "review dismiss", interaction, face)
+
+
+async def test_review_lists_only_this_servers_held_votes(cog: Review, storage: Storage) -> None:
+    there = await record_face(storage, "nishikino maki", 0.97, guild_id=GUILD + 1)
+    await storage.votes.cast(there, 7, GUILD + 1, "sakurauchi riko", False)
+    interaction = fake_interaction(permissions=MODERATOR)
+
+    await invoke(cog, "review list", interaction)
+
+    assert sent_text(interaction) == "Nothing is waiting."
+
+
+async def test_review_accept_refuses_a_face_of_another_server(
+    cog: Review, storage: Storage
+) -> None:
+    there = await record_face(storage, "nishikino maki", 0.97, guild_id=GUILD + 1)
+    await storage.votes.cast(there, 7, GUILD + 1, "sakurauchi riko", False)
+    interaction = fake_interaction(permissions=MODERATOR)
+
+    with pytest.raises(BotError, match=f"no face {there} in this server"):
+        await invoke(cog, "review accept", interaction, there, "Sakurauchi Riko")
+    assert len(await storage.votes.held(GUILD + 1)) == 1

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.models import ModelStore
+from bot.teaching import teachable_faces
 from tests.pictures import CHARACTERS, Character, character_picture, encode, write_dataset
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -66,3 +67,16 @@ def install_bundle(bundle: Path, model_dir: Path, *, promote: bool = True) -> st
 def face_png(character: Character = E2E_CHARACTERS[0], seed: int = 1234) -> bytes:
     """A PNG portrait of ``character`` unlike the training pictures (another seed)."""
     return encode(character_picture(character, np.random.default_rng(seed)))
+
+
+def taught_crops(character: Character, count: int, seed: int = 99) -> list[bytes]:
+    """The stored crops of ``count`` drawn portraits of ``character`` in which a detector
+    finds the face, as ``/teach`` keeps them (portraits where none does are skipped)."""
+    rng = np.random.default_rng(seed)
+    crops: list[bytes] = []
+    for _ in range(10 * count):
+        found = teachable_faces(encode(character_picture(character, rng)), None)
+        crops.extend(found.crops[:1])
+        if len(crops) == count:
+            return crops
+    raise AssertionError(f"a detector found only {len(crops)} of {count} faces of {character}")

@@ -13,17 +13,15 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 from aiohttp import web
 
-from bot.cogs.dataset import crop_main_face
 from bot.errors import NoModelError
 from bot.storage.schema import Face, Image, Prediction, TrainingRun, Vote
-from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle
+from bot.storage.scope import Scope
+from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle, taught_crops
 from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import AttachmentSpec, BotMessage, FakeDiscord, StandardGuild
-from tests.pictures import character_picture, encode
 from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.usefixtures("discord_error_log")
@@ -259,12 +257,11 @@ async def test_two_shards_share_a_database_and_follow_one_model_pointer(
 
 async def teach(running: RunningAnimeBot, world: StandardGuild, per_character: int) -> None:
     """Store face crops of the trained characters as moderator-taught examples, as /teach does."""
-    rng = np.random.default_rng(99)
     for character, label in zip(E2E_CHARACTERS, LABELS, strict=True):
-        for _ in range(per_character):
-            picture = encode(character_picture(character, rng))
-            crop = await asyncio.to_thread(crop_main_face, picture, None)
-            await running.storage.examples.add_taught(label, crop, world.admin.id, world.guild.id)
+        for crop in await asyncio.to_thread(taught_crops, character, per_character):
+            await running.storage.examples.add_taught(
+                Scope.of_guild(world.guild.id), label, crop, world.admin.id
+            )
 
 
 async def test_retrain_by_an_admin_on_taught_faces_puts_a_new_model_to_work(

@@ -14,16 +14,13 @@ import re
 import time
 from pathlib import Path
 
-import numpy as np
-
 from bot.app import MODEL_POLL_SECONDS
-from bot.cogs.dataset import crop_main_face
 from bot.models import ModelStore
 from bot.storage.db import Storage
-from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle
+from bot.storage.scope import Scope
+from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle, taught_crops
 from tests.e2e.processes import BotProcess, Metrics, bot_settings
 from tests.fake_discord import BotMessage, FakeDiscord, StandardGuild
-from tests.pictures import character_picture, encode
 from tests.postgres import PostgresServer
 
 SHARDS = 2
@@ -93,13 +90,12 @@ async def wait_answered(bots: list[BotProcess], count: int) -> list[Metrics]:
 
 async def teach(database_url: str, world: StandardGuild) -> None:
     """Store face crops of the trained characters as moderator-taught examples (as /teach does)."""
-    rng = np.random.default_rng(99)
     async with Storage.open(database_url) as storage:
         for character, label in zip(E2E_CHARACTERS, LABELS, strict=True):
-            for _ in range(TAUGHT_PER_CHARACTER):
-                picture = encode(character_picture(character, rng))
-                crop = await asyncio.to_thread(crop_main_face, picture, None)
-                await storage.examples.add_taught(label, crop, world.admin.id, world.guild.id)
+            for crop in await asyncio.to_thread(taught_crops, character, TAUGHT_PER_CHARACTER):
+                await storage.examples.add_taught(
+                    Scope.of_guild(world.guild.id), label, crop, world.admin.id
+                )
 
 
 async def test_two_bot_processes_answer_only_their_shards_and_follow_one_promoted_model(

@@ -32,10 +32,11 @@ from bot.models import POINTER, ModelStore, check_runnable
 from bot.service import RecognitionService
 from bot.storage.db import Storage
 from bot.storage.schema import RunStatus
-from bot.training import LOCK_NAME, TrainingManager, is_validation
+from bot.storage.scope import Scope
+from bot.training import TrainingManager, is_validation, lock_name
 from bot.vision import bundle as bundle_module
 from bot.vision.bundle import INFO_FILE, LABELS_FILE, MODEL_FILE, load_bundle, write_bundle
-from tests.cogs import fake_bot, fake_interaction
+from tests.cogs import GUILD, fake_bot, fake_interaction
 from tests.e2e.bundle import face_png, install_bundle
 from tests.test_training import LABELS, fake_trainer
 
@@ -108,7 +109,7 @@ async def add_examples(storage: Storage, *, validation: bool = True) -> None:
     for label in LABELS:
         pictures = (f"{label}-{n}".encode() for n in range(100))
         for png in [p for p in pictures if validation or not is_validation(p)][:6]:
-            await storage.examples.add_taught(label, png, 1, 5)
+            await storage.examples.add_taught(Scope.of_guild(GUILD), label, png, 1)
 
 
 async def no_progress(_: str) -> None:
@@ -170,7 +171,7 @@ async def test_a_trainer_stopped_mid_run_leaves_the_serving_model_and_a_failed_r
     await add_examples(storage)
     python, pid_file = sleeping_trainer(tmp_path)
     manager = TrainingManager(storage, store, store_settings(store), python=python)
-    retrain = asyncio.create_task(manager.retrain(1, 5, no_progress))
+    retrain = asyncio.create_task(manager.retrain(1, GUILD, no_progress))
     pid = await wait_for_pid(pid_file)
 
     if how == "sigkill":
@@ -186,19 +187,20 @@ async def test_a_trainer_stopped_mid_run_leaves_the_serving_model_and_a_failed_r
         assert not is_running(pid), "the trainer outlived its training"
         said = "interrupted: the bot stopped during the training"
 
-    run = await storage.runs.latest()
+    run = await storage.runs.latest(GUILD)
     assert run is not None and (run.status, run.message) == (RunStatus.FAILED, said)
     assert store.current_version() == serving
     assert snapshot(store.root / "bundles") == before
     assert_no_leftovers(store, serving)
-    assert await storage.locks.acquire(LOCK_NAME, "another bot", 60), "the lock was kept"
+    assert await storage.locks.acquire(lock_name(GUILD), "another bot", 60), "the lock was kept"
     await assert_still_serving(service, serving)
 
 
 async def test_leftovers_of_a_training_killed_with_the_bot_are_cleaned_up(
     serving: str, storage: Storage, store: ModelStore, tmp_path: Path
 ) -> None:
-    for stale in (".candidate-123-456", "..candidate-123-456.x1y2.tmp"):
+    token = "0123456789abcdef" * 2  # a run whose lock lapsed with its process
+    for stale in (f".candidate-{token}", f"..candidate-{token}.x1y2.tmp"):
         (store.bundles / stale).mkdir()
         (store.bundles / stale / MODEL_FILE).write_bytes(b"half a model")
     await add_examples(storage)
@@ -208,7 +210,7 @@ async def test_leftovers_of_a_training_killed_with_the_bot_are_cleaned_up(
     manager = TrainingManager(storage, store, store_settings(store), python=failing)
 
     with pytest.raises(TrainingError, match="no face found"):
-        await manager.retrain(1, 5, no_progress)
+        await manager.retrain(1, GUILD, no_progress)
 
     assert_no_leftovers(store, serving)
 
@@ -279,11 +281,11 @@ async def test_a_full_disk_in_the_trainer_is_a_clear_failed_run(
     manager = TrainingManager(storage, store, store_settings(store), python=python)
 
     with pytest.raises(TrainingError) as failed:
-        await manager.retrain(1, 5, no_progress)
+        await manager.retrain(1, GUILD, no_progress)
 
     message = failed.value.user_message
     assert message == "The training failed: No space left on device."
-    run = await storage.runs.latest()
+    run = await storage.runs.latest(GUILD)
     assert run is not None and (run.status, run.message) == (RunStatus.FAILED, message)
     assert snapshot(store.bundles) == before
     assert_no_leftovers(store, serving)
@@ -456,7 +458,7 @@ async def test_retrain_producing_a_broken_model_keeps_the_current_one_and_says_s
     assert final.startswith("Training stopped. The new model is broken, so the current one ")
     assert "LiteRT" in final and str(tmp_path) not in final
     cog.bot.recognition.refresh.assert_not_called()  # type: ignore[attr-defined]
-    run = await storage.runs.latest()
+    run = await storage.runs.latest(GUILD)
     assert run is not None and run.status is RunStatus.FAILED
     assert store.current_version() == serving
     assert_no_leftovers(store, serving)

@@ -1,8 +1,9 @@
 """Hostile input through the real bot and the fake Discord: every corpus entry posted as a
 picture, hostile downloads, and links the bot must refuse before connecting anywhere.
 
-Each gets one short reply without internals, nothing reaches the training data, refused
-pictures are not stored, and the bot answers a good picture afterwards.
+Each refused one gets one short reply without internals (a readable picture without an
+anime face gets none, as in any watched channel), nothing reaches the training data,
+refused pictures are not stored, and the bot answers a good picture afterwards.
 """
 
 from __future__ import annotations
@@ -95,13 +96,32 @@ def as_attachment(entry: HostileInput) -> tuple[str, bytes, str]:
     return entry.filename, entry.data, entry.content_type
 
 
-def assert_bot_outcome(reply: BotMessage, entry: HostileInput) -> None:
-    """A refusal in the expected words, or an answer for a decodable entry (the detectors'
-    portrait fallback gives every picture a face, marked unsure when nothing was found)."""
+async def post_decodable(
+    fake: FakeDiscord, world: StandardGuild, entry: HostileInput
+) -> list[BotMessage]:
+    """A member posts ``entry`` with a good face after it; the bot's replies about the entry.
+
+    The bot answers a post's pictures one after another, so once the good face is answered
+    the entry's outcome is known: an answer (when a detector found a face in it) or, as for
+    any picture without an anime face in a watched channel, no reply at all.
+    """
+    posted = await fake.post_message(
+        world.channel,
+        world.member,
+        attachments=[as_attachment(entry), ("face.png", face_png(), "image/png")],
+    )
+    good = await posted.wait_for_reply(lambda m: f"**{GOOD_LABEL}**" in m.text)
+    return [reply for reply in posted.replies if reply is not good]
+
+
+def assert_bot_outcome(replies: list[BotMessage], entry: HostileInput) -> None:
+    """A refusal in the expected words; for a decodable entry no reply, or an answer."""
     if isinstance(entry.expect, Decodes):
-        assert_short_clean_reply(reply)
-        assert "no face" in reply.text.lower() or "%" in reply.text, reply.text
+        for reply in replies:
+            assert_short_clean_reply(reply)
+            assert "%" in reply.text, reply.text
     else:
+        [reply] = replies
         assert_short_clean_reply(reply, *FETCHER_WORDS.get(entry.name, entry.expect.words))
 
 
@@ -112,9 +132,12 @@ async def test_every_corpus_entry_gets_one_short_answer_and_stores_nothing(
     for entry in hostile_corpus():
         images_before = await running.count(Image)
 
-        reply = await post(fake_discord, world, attachment=as_attachment(entry))
+        if isinstance(entry.expect, Decodes):
+            replies = await post_decodable(fake_discord, world, entry)
+        else:
+            replies = [await post(fake_discord, world, attachment=as_attachment(entry))]
 
-        assert_bot_outcome(reply, entry)
+        assert_bot_outcome(replies, entry)
         if not isinstance(entry.expect, Decodes):
             assert await running.count(Image) == images_before, entry.name
     assert await running.count(TrainingExample) == 0

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 
 from bot.storage import FaceRecord, LabelScore, RecordedImage, Storage
+from bot.storage.scope import Scope
 
 GUILD = 1000
 CHANNEL = 2000
@@ -79,3 +80,8 @@ async def record_face(
         author_id=author_id,
     )
     return recorded.face_ids[0]
+
+
+OTHER_GUILD = 1001
+HERE = Scope.of_guild(GUILD)
+ELSEWHERE = Scope.of_guild(OTHER_GUILD)

@@ -1,39 +1,75 @@
-"""The dataset the trainer reads: taught examples and voted ones, streamed in batches."""
+"""The dataset the trainer reads: taught examples and voted ones, one server's at a time,
+streamed in batches."""
 
 from __future__ import annotations
 
+import pytest
+
+from bot.errors import StorageError
 from bot.storage import Storage
-from tests.storage.helpers import GUILD, png, record_face
+from tests.storage.helpers import ELSEWHERE, GUILD, HERE, png, record_face
 
 
-async def test_taught_examples_join_the_dataset(storage: Storage) -> None:
-    await storage.examples.add_taught("Nishikino Maki", png("a"), contributor_id=9, guild_id=GUILD)
-    await storage.examples.add_taught("hoshizora rin", png("b"), contributor_id=9, guild_id=None)
+async def test_taught_examples_join_the_servers_dataset(storage: Storage) -> None:
+    await storage.examples.add_taught(HERE, "Nishikino Maki", png("a"), contributor_id=9)
+    await storage.examples.add_taught(HERE, "hoshizora rin", png("b"), contributor_id=9)
 
-    dataset = [item async for item in storage.examples.iter_dataset()]
+    dataset = [item async for item in storage.examples.iter_dataset(HERE)]
 
-    assert dataset == [("nishikino maki", png("a")), ("hoshizora rin", png("b"))]
-    assert await storage.characters.all() == ["hoshizora rin", "nishikino maki"]
+    assert dataset == [("Nishikino Maki", png("a")), ("hoshizora rin", png("b"))]
+    assert await storage.characters.names(HERE) == ["hoshizora rin", "Nishikino Maki"]
+
+
+async def test_a_servers_dataset_has_nothing_of_another(storage: Storage) -> None:
+    await storage.examples.add_taught(HERE, "Nishikino Maki", png("here"), contributor_id=9)
+    await storage.examples.add_taught(ELSEWHERE, "Nishikino Maki", png("there"), contributor_id=9)
+    await storage.examples.add_taught(ELSEWHERE, "Sakurauchi Riko", png("riko"), contributor_id=9)
+
+    here = [item async for item in storage.examples.iter_dataset(HERE)]
+
+    assert here == [("Nishikino Maki", png("here"))]
+    assert await storage.examples.counts(HERE) == {"Nishikino Maki": 1}
+    assert await storage.examples.counts(ELSEWHERE) == {"Nishikino Maki": 1, "Sakurauchi Riko": 1}
 
 
 async def test_iter_dataset_reads_every_example_across_batches(storage: Storage) -> None:
     for i in range(7):
-        await storage.examples.add_taught(f"character {i % 3}", png(str(i)), 9, GUILD)
+        await storage.examples.add_taught(HERE, f"character {i % 3}", png(str(i)), 9)
+        await storage.examples.add_taught(ELSEWHERE, "intruder", png(f"x{i}"), 9)
 
-    dataset = [item async for item in storage.examples.iter_dataset(batch_size=2)]
+    dataset = [item async for item in storage.examples.iter_dataset(HERE, batch_size=2)]
 
     assert [crop for _, crop in dataset] == [png(str(i)) for i in range(7)]
 
 
 async def test_counts_cover_taught_and_voted_examples(storage: Storage) -> None:
-    await storage.examples.add_taught("hoshizora rin", png("t"), 9, GUILD)
+    await storage.examples.add_taught(HERE, "hoshizora rin", png("t"), 9)
     face = await record_face(storage, unsure=True)
     for user in (1, 2):
         await storage.votes.cast(face, user, GUILD, "hoshizora rin", False)
 
-    assert await storage.examples.counts() == {"hoshizora rin": 2}
+    assert await storage.examples.counts(HERE) == {"hoshizora rin": 2}
+
+
+async def test_a_voted_example_belongs_to_its_pictures_server(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True, guild_id=ELSEWHERE.id)
+    for user in (1, 2):
+        await storage.votes.cast(face, user, ELSEWHERE.id, "hoshizora rin", False)
+
+    assert await storage.examples.counts(HERE) == {}
+    assert await storage.examples.counts(ELSEWHERE) == {"hoshizora rin": 1}
+
+
+async def test_a_picture_from_outside_a_server_never_becomes_an_example(
+    storage: Storage,
+) -> None:
+    face = await record_face(storage, guild_id=None)
+
+    with pytest.raises(StorageError):
+        await storage.votes.confirm_by_moderator(face, GUILD, "hoshizora rin", 9)
+    assert await storage.examples.counts(HERE) == {}
 
 
 async def test_an_empty_dataset(storage: Storage) -> None:
-    assert [item async for item in storage.examples.iter_dataset()] == []
-    assert await storage.examples.counts() == {}
+    assert [item async for item in storage.examples.iter_dataset(HERE)] == []
+    assert await storage.examples.counts(HERE) == {}

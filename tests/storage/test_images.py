@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.storage import RecordedImage, Storage
 from bot.storage.schema import Face, Image, Prediction
-from tests.storage.helpers import GUILD, face_record, record_image
+from tests.storage.helpers import GUILD, OTHER_GUILD, face_record, record_image
 
 
 async def table_count(storage: Storage, model: type) -> int:
@@ -31,7 +31,7 @@ async def record_message(storage: Storage, message_id: int) -> RecordedImage:
 async def test_record_stores_faces_in_order_with_ranked_predictions(storage: Storage) -> None:
     recorded = await record_message(storage, 1)
 
-    main, second = [await storage.images.face(face_id) for face_id in recorded.face_ids]
+    main, second = [await storage.images.face(face_id, GUILD) for face_id in recorded.face_ids]
 
     assert recorded.created
     assert main is not None and second is not None
@@ -91,13 +91,20 @@ async def test_a_picture_without_faces_is_recorded(storage: Storage) -> None:
 
 
 async def test_face_is_none_when_it_does_not_exist(storage: Storage) -> None:
-    assert await storage.images.face(404) is None
+    assert await storage.images.face(404, GUILD) is None
 
 
 async def test_prediction_labels_are_normalised(storage: Storage) -> None:
     [face_id] = (await record_image(storage, face_record("Nishikino_Maki"))).face_ids
 
-    face = await storage.images.face(face_id)
+    face = await storage.images.face(face_id, GUILD)
 
     assert face is not None
     assert face.scores[0].label == "nishikino maki"
+
+
+async def test_a_face_is_not_read_from_another_server(storage: Storage) -> None:
+    [face_id] = (await record_image(storage, face_record())).face_ids
+
+    assert await storage.images.face(face_id, OTHER_GUILD) is None
+    assert await storage.images.face(face_id, GUILD) is not None

@@ -84,3 +84,13 @@ async def test_many_holders_racing_for_an_expired_lock_one_wins(
     )
 
     assert sum(won) == 1
+
+
+async def test_holders_lists_the_live_holders_of_locks_with_a_prefix(storage: Storage) -> None:
+    await storage.locks.acquire("training:1", "a/run1", ttl=60)
+    await storage.locks.acquire("training:2", "b/run2", ttl=0.1)
+    await storage.locks.acquire("export", "c", ttl=60)
+    await asyncio.sleep(0.2)
+
+    assert await storage.locks.holders("training:") == {"a/run1"}
+    assert await storage.locks.holders("training_") == set()  # the prefix is not a pattern

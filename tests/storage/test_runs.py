@@ -23,7 +23,7 @@ async def test_a_training_run_from_start_to_finish(storage: Storage) -> None:
     assert finished.status is RunStatus.REJECTED
     assert finished.finished_at is not None and finished.finished_at >= finished.started_at
     assert (finished.candidate_version, finished.metrics) == ("v2", {"accuracy": 0.5})
-    assert await storage.runs.latest() == finished
+    assert await storage.runs.latest(1) == finished
 
 
 async def test_a_run_cannot_finish_as_running(storage: Storage) -> None:
@@ -31,3 +31,21 @@ async def test_a_run_cannot_finish_as_running(storage: Storage) -> None:
 
     with pytest.raises(ValueError, match="finished run"):
         await storage.runs.finish(run_id, RunStatus.RUNNING)
+
+
+async def test_the_latest_run_is_the_servers_own(storage: Storage) -> None:
+    mine = await storage.runs.start(guild_id=1, requested_by=2)
+    await storage.runs.start(guild_id=3, requested_by=4)
+
+    latest = await storage.runs.latest(1)
+
+    assert latest is not None and latest.id == mine
+    assert await storage.runs.latest(5) is None
+
+
+async def test_a_model_knows_which_servers_retrain_made_it(storage: Storage) -> None:
+    run_id = await storage.runs.start(guild_id=1, requested_by=2)
+    await storage.runs.finish(run_id, RunStatus.SUCCEEDED, candidate_version="v2")
+
+    assert await storage.runs.trained_by("v2") == 1
+    assert await storage.runs.trained_by("from-the-command-line") is None

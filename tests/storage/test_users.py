@@ -6,10 +6,9 @@ from sqlalchemy import select
 
 from bot.storage import Storage, UserData
 from bot.storage.schema import Character, Vote
-from tests.storage.helpers import GUILD, png, record_face
+from tests.storage.helpers import ELSEWHERE, GUILD, HERE, OTHER_GUILD, png, record_face
 
 ALICE, BOB, CAROL = 11, 12, 13
-OTHER_GUILD = 5000
 
 
 async def votes_by(storage: Storage) -> dict[int, int]:
@@ -25,16 +24,30 @@ async def test_forget_user_removes_their_votes_and_contributions_only(storage: S
     pair = await record_face(storage, unsure=True)
     for user in (ALICE, BOB):  # Alice's vote was needed: the example goes
         await storage.votes.cast(pair, user, GUILD, "koizumi hanayo", False)
-    await storage.examples.add_taught("sonoda umi", png("alice"), ALICE, GUILD)
-    await storage.examples.add_taught("sonoda umi", png("bob"), BOB, GUILD)
+    await storage.examples.add_taught(HERE, "sonoda umi", png("alice"), ALICE)
+    await storage.examples.add_taught(HERE, "sonoda umi", png("bob"), BOB)
 
     removed = await storage.users.forget_user(ALICE)
 
     assert removed == UserData(votes=2, held_votes=0, examples=2, images=0)
     assert await votes_by(storage) == {BOB: 2, CAROL: 1}
-    assert await storage.examples.counts() == {"hoshizora rin": 1, "sonoda umi": 1}
-    assert [crop async for _, crop in storage.examples.iter_dataset()][-1] == png("bob")
-    assert await storage.users.contributions(ALICE) == UserData()
+    assert await storage.examples.counts(HERE) == {"hoshizora rin": 1, "sonoda umi": 1}
+    assert [crop async for _, crop in storage.examples.iter_dataset(HERE)][-1] == png("bob")
+    assert await storage.users.contributions(ALICE, GUILD) == UserData()
+
+
+async def test_forget_user_removes_their_data_in_every_server(storage: Storage) -> None:
+    for guild, scope in ((GUILD, HERE), (OTHER_GUILD, ELSEWHERE)):
+        face = await record_face(storage, unsure=True, guild_id=guild, author_id=ALICE)
+        await storage.votes.cast(face, ALICE, guild, "hoshizora rin", False)
+        await storage.examples.add_taught(scope, "sonoda umi", png(f"{guild}"), ALICE)
+
+    removed = await storage.users.forget_user(ALICE)
+
+    assert removed == UserData(votes=2, held_votes=0, examples=2, images=2)
+    for guild, scope in ((GUILD, HERE), (OTHER_GUILD, ELSEWHERE)):
+        assert await storage.users.contributions(ALICE, guild) == UserData()
+        assert await storage.examples.counts(scope) == {}
 
 
 async def test_forget_user_deletes_the_pictures_they_posted(storage: Storage) -> None:
@@ -47,13 +60,13 @@ async def test_forget_user_deletes_the_pictures_they_posted(storage: Storage) ->
     removed = await storage.users.forget_user(ALICE)
 
     assert (removed.images, removed.examples) == (1, 1)
-    assert await storage.images.face(theirs) is None
-    assert await storage.images.face(others) is not None
-    assert await storage.examples.counts() == {"hoshizora rin": 1}
+    assert await storage.images.face(theirs, GUILD) is None
+    assert await storage.images.face(others, GUILD) is not None
+    assert await storage.examples.counts(HERE) == {"hoshizora rin": 1}
 
 
 async def test_forget_user_clears_their_id_from_what_stays(storage: Storage) -> None:
-    await storage.characters.get_or_create("sonoda umi", created_by=ALICE)
+    await storage.characters.get_or_create(HERE, "sonoda umi", created_by=ALICE)
     run = await storage.runs.start(GUILD, requested_by=ALICE)
 
     await storage.users.forget_user(ALICE)
@@ -70,10 +83,10 @@ async def test_contributions_count_what_a_person_gave(storage: Storage) -> None:
     for user in (ALICE, BOB):
         await storage.votes.cast(face, user, GUILD, "hoshizora rin", False)
     held = await record_face(storage, unsure=True)
-    await storage.votes.cast(held, ALICE, GUILD, "yazawa nico", False, hold=True)
-    await storage.examples.add_taught("sonoda umi", png("a"), ALICE, GUILD)
+    await storage.votes.cast(held, ALICE, GUILD, "yazawa nico", False, new_account=True)
+    await storage.examples.add_taught(HERE, "sonoda umi", png("a"), ALICE)
 
-    assert await storage.users.contributions(ALICE) == UserData(
+    assert await storage.users.contributions(ALICE, GUILD) == UserData(
         votes=2, held_votes=1, examples=2, images=1
     )
     assert await storage.users.contributions(ALICE, guild_id=OTHER_GUILD) == UserData()
@@ -85,8 +98,8 @@ async def test_purge_is_limited_to_the_moderators_server(storage: Storage) -> No
     for face, guild in ((here, GUILD), (there, OTHER_GUILD)):
         for user in (ALICE, BOB):
             await storage.votes.cast(face, user, guild, "hoshizora rin", False)
-    await storage.examples.add_taught("sonoda umi", png("here"), ALICE, GUILD)
-    await storage.examples.add_taught("sonoda umi", png("there"), ALICE, OTHER_GUILD)
+    await storage.examples.add_taught(HERE, "sonoda umi", png("here"), ALICE)
+    await storage.examples.add_taught(ELSEWHERE, "sonoda umi", png("there"), ALICE)
 
     removed = await storage.users.purge_user(ALICE, GUILD)
 
@@ -95,7 +108,8 @@ async def test_purge_is_limited_to_the_moderators_server(storage: Storage) -> No
     assert await storage.users.contributions(ALICE, guild_id=OTHER_GUILD) == UserData(
         votes=1, examples=2
     )
-    assert await storage.examples.counts() == {"hoshizora rin": 1, "sonoda umi": 1}
+    assert await storage.examples.counts(HERE) == {}
+    assert await storage.examples.counts(ELSEWHERE) == {"hoshizora rin": 1, "sonoda umi": 1}
 
 
 async def test_after_a_purge_new_votes_can_accept_the_face_again(storage: Storage) -> None:

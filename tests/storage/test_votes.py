@@ -9,8 +9,10 @@ from sqlalchemy import func, select
 
 from bot.errors import StorageError
 from bot.storage import Storage, VoteStatus
-from bot.storage.schema import TrainingExample, Vote
-from tests.storage.helpers import GUILD, record_face
+from bot.storage.images import TopPrediction
+from bot.storage.schema import HoldReason, TrainingExample, Vote
+from bot.storage.votes import CONFIDENT_SCORE, is_confident
+from tests.storage.helpers import GUILD, HERE, OTHER_GUILD, record_face
 
 
 async def count(storage: Storage, model: type, **where: object) -> int:
@@ -20,7 +22,7 @@ async def count(storage: Storage, model: type, **where: object) -> int:
 
 
 async def test_a_second_vote_by_the_same_person_replaces_the_first(storage: Storage) -> None:
-    face = await record_face(storage)
+    face = await record_face(storage, unsure=True)
 
     first = await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False)
     second = await storage.votes.cast(face, 1, GUILD, "Koizumi  Hanayo", False)
@@ -53,7 +55,7 @@ async def test_agreeing_votes_reaching_the_threshold_make_one_training_example(
     assert (first.accepted, first.newly_accepted) == (False, False)
     assert (second.accepted, second.newly_accepted, second.agreeing) == (True, True, 2)
     assert (third.accepted, third.newly_accepted) == (True, False)
-    assert [label async for label, _ in storage.examples.iter_dataset()] == ["hoshizora rin"]
+    assert [label async for label, _ in storage.examples.iter_dataset(HERE)] == ["hoshizora rin"]
 
 
 async def test_the_threshold_is_the_servers_votes_needed(storage: Storage) -> None:
@@ -75,7 +77,7 @@ async def test_confirmations_of_the_model_are_votes_too(storage: Storage) -> Non
     outcome = await storage.votes.cast(face, 2, GUILD, "nishikino maki", True)
 
     assert outcome.accepted
-    assert await storage.examples.counts() == {"nishikino maki": 1}
+    assert await storage.examples.counts(HERE) == {"nishikino maki": 1}
 
 
 async def test_votes_after_acceptance_do_not_relabel_the_example(storage: Storage) -> None:
@@ -87,7 +89,7 @@ async def test_votes_after_acceptance_do_not_relabel_the_example(storage: Storag
 
     assert late[-1].accepted_label == "hoshizora rin"
     assert not late[-1].accepted
-    assert await storage.examples.counts() == {"hoshizora rin": 1}
+    assert await storage.examples.counts(HERE) == {"hoshizora rin": 1}
 
 
 async def test_the_example_keeps_the_crop_as_classified(storage: Storage) -> None:
@@ -95,7 +97,7 @@ async def test_the_example_keeps_the_crop_as_classified(storage: Storage) -> Non
     for user in (1, 2):
         await storage.votes.cast(face, user, GUILD, "hoshizora rin", False)
 
-    [(label, crop)] = [item async for item in storage.examples.iter_dataset()]
+    [(label, crop)] = [item async for item in storage.examples.iter_dataset(HERE)]
 
     assert label == "hoshizora rin"
     assert crop.endswith(b"the-crop")
@@ -128,10 +130,10 @@ async def test_concurrent_retries_of_one_vote_store_it_once(storage: Storage) ->
 async def test_moderator_confirmation_makes_training_data_at_once(storage: Storage) -> None:
     face = await record_face(storage, unsure=True)
 
-    outcome = await storage.votes.confirm_by_moderator(face, "Sonoda Umi", moderator_id=99)
+    outcome = await storage.votes.confirm_by_moderator(face, GUILD, "Sonoda Umi", moderator_id=99)
 
     assert (outcome.accepted_label, outcome.newly_accepted) == ("sonoda umi", True)
-    assert await storage.examples.counts() == {"sonoda umi": 1}
+    assert await storage.examples.counts(HERE) == {"Sonoda Umi": 1}
 
 
 async def test_moderator_confirmation_relabels_a_voted_example(storage: Storage) -> None:
@@ -139,9 +141,9 @@ async def test_moderator_confirmation_relabels_a_voted_example(storage: Storage)
     for user in (1, 2):
         await storage.votes.cast(face, user, GUILD, "hoshizora rin", False)
 
-    await storage.votes.confirm_by_moderator(face, "koizumi hanayo", moderator_id=99)
+    await storage.votes.confirm_by_moderator(face, GUILD, "koizumi hanayo", moderator_id=99)
 
-    assert await storage.examples.counts() == {"koizumi hanayo": 1}
+    assert await storage.examples.counts(HERE) == {"koizumi hanayo": 1}
 
 
 async def test_a_correction_against_a_confident_model_and_the_majority_is_held(
@@ -154,10 +156,11 @@ async def test_a_correction_against_a_confident_model_and_the_majority_is_held(
 
     outcome = await storage.votes.cast(face, 3, GUILD, "yazawa nico", False)
 
-    assert outcome.status is VoteStatus.HELD
+    assert (outcome.status, outcome.hold_reason) == (VoteStatus.HELD, HoldReason.CONTRADICTS_MODEL)
     assert outcome.agreeing == 0
     [held] = await storage.votes.held(GUILD)
     assert (held.face_id, held.user_id, held.label) == (face, 3, "yazawa nico")
+    assert held.reason is HoldReason.CONTRADICTS_MODEL
     assert (held.model_label, held.model_score) == ("nishikino maki", pytest.approx(0.97))
 
 
@@ -183,7 +186,9 @@ async def test_held_votes_never_make_training_data(storage: Storage) -> None:
     face = await record_face(storage, unsure=True)
 
     for user in (1, 2, 3):
-        outcome = await storage.votes.cast(face, user, GUILD, "hoshizora rin", False, hold=True)
+        outcome = await storage.votes.cast(
+            face, user, GUILD, "hoshizora rin", False, new_account=True
+        )
 
     assert outcome.status is VoteStatus.HELD
     assert not outcome.accepted
@@ -192,10 +197,12 @@ async def test_held_votes_never_make_training_data(storage: Storage) -> None:
 
 async def test_moderator_decision_resolves_held_votes(storage: Storage) -> None:
     face = await record_face(storage, unsure=True)
-    await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False, hold=True)
-    await storage.votes.cast(face, 2, GUILD, "yazawa nico", False, hold=True)
+    await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False, new_account=True)
+    await storage.votes.cast(face, 2, GUILD, "yazawa nico", False, new_account=True)
 
-    outcome = await storage.votes.confirm_by_moderator(face, "hoshizora rin", moderator_id=99)
+    outcome = await storage.votes.confirm_by_moderator(
+        face, GUILD, "hoshizora rin", moderator_id=99
+    )
 
     assert outcome.agreeing == 1
     assert await storage.votes.held(GUILD) == []
@@ -204,9 +211,9 @@ async def test_moderator_decision_resolves_held_votes(storage: Storage) -> None:
 
 async def test_dismissing_held_votes(storage: Storage) -> None:
     face = await record_face(storage, unsure=True)
-    await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False, hold=True)
+    await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False, new_account=True)
 
-    assert await storage.votes.dismiss_held(face) == 1
+    assert await storage.votes.dismiss_held(face, GUILD) == 1
     assert await storage.votes.held(GUILD) == []
 
 
@@ -226,12 +233,83 @@ async def test_voting_on_a_face_that_is_gone_is_a_storage_error(storage: Storage
         await storage.votes.cast(123456, 1, GUILD, "nishikino maki", True)
 
 
-async def test_votes_in_direct_messages_use_the_default_threshold(storage: Storage) -> None:
+async def test_a_face_of_a_picture_from_a_dm_takes_no_votes(storage: Storage) -> None:
     face = await record_face(storage, unsure=True, guild_id=None)
 
-    outcomes = [
-        await storage.votes.cast(face, user, None, "hoshizora rin", False) for user in (1, 2)
-    ]
+    with pytest.raises(StorageError, match="no longer stored"):
+        await storage.votes.cast(face, 1, GUILD, "hoshizora rin", False)
+    assert await count(storage, Vote) == 0
 
-    assert outcomes[-1].needed == 2
-    assert outcomes[-1].accepted
+
+async def test_a_face_of_another_server_takes_no_votes_and_no_decisions(storage: Storage) -> None:
+    face = await record_face(storage, unsure=True, guild_id=OTHER_GUILD)
+    await storage.votes.cast(face, 1, OTHER_GUILD, "hoshizora rin", False, new_account=True)
+
+    with pytest.raises(StorageError, match="no longer stored"):
+        await storage.votes.cast(face, 2, GUILD, "hoshizora rin", False)
+    with pytest.raises(StorageError, match="no longer stored"):
+        await storage.votes.confirm_by_moderator(face, GUILD, "yazawa nico", moderator_id=99)
+    with pytest.raises(StorageError, match="no longer stored"):
+        await storage.votes.dismiss_held(face, GUILD)
+    assert await storage.votes.held(GUILD) == []
+    assert [v.user_id for v in await storage.votes.held(OTHER_GUILD)] == [1]
+
+
+async def test_one_vote_against_a_confident_answer_is_held_even_when_one_is_enough(
+    storage: Storage,
+) -> None:
+    await storage.guilds.update(GUILD, votes_needed=1)
+    face = await record_face(storage, "nishikino maki", 0.981)
+
+    outcome = await storage.votes.cast(face, 1, GUILD, "sakurauchi riko", False)
+
+    assert (outcome.status, outcome.hold_reason) == (VoteStatus.HELD, HoldReason.CONTRADICTS_MODEL)
+    assert not outcome.accepted
+    assert await count(storage, TrainingExample) == 0
+
+
+async def test_a_second_person_saying_the_same_releases_the_held_vote(storage: Storage) -> None:
+    face = await record_face(storage, "nishikino maki", 0.981)
+    await storage.votes.cast(face, 1, GUILD, "sakurauchi riko", False)
+
+    outcome = await storage.votes.cast(face, 2, GUILD, "Sakurauchi Riko", False)
+
+    assert outcome.status is VoteStatus.COUNTED
+    assert (outcome.agreeing, outcome.newly_accepted) == (2, True)
+    assert await storage.votes.held(GUILD) == []
+    assert await storage.examples.counts(HERE) == {"Sakurauchi Riko": 1}
+
+
+async def test_a_new_accounts_held_vote_corroborates_nothing(storage: Storage) -> None:
+    face = await record_face(storage, "nishikino maki", 0.981)
+    await storage.votes.cast(face, 1, GUILD, "sakurauchi riko", False, new_account=True)
+
+    outcome = await storage.votes.cast(face, 2, GUILD, "sakurauchi riko", False)
+
+    assert (outcome.status, outcome.hold_reason) == (VoteStatus.HELD, HoldReason.CONTRADICTS_MODEL)
+    assert len(await storage.votes.held(GUILD)) == 2
+
+
+@pytest.mark.parametrize(("label", "held"), [("nishikino maki", False), ("yazawa nico", True)])
+async def test_a_new_accounts_vote_is_held_only_when_it_disagrees_with_the_model(
+    storage: Storage, label: str, held: bool
+) -> None:
+    face = await record_face(storage, "nishikino maki", 0.6)
+
+    outcome = await storage.votes.cast(
+        face, 1, GUILD, label, label == "nishikino maki", new_account=True
+    )
+
+    assert (outcome.status is VoteStatus.HELD) is held
+    assert outcome.hold_reason is (HoldReason.NEW_ACCOUNT if held else None)
+
+
+@pytest.mark.parametrize(
+    ("score", "unsure", "confident"),
+    [(0.9, False, True), (0.981, False, True), (0.89, False, False), (0.99, True, False)],
+)
+def test_confident_means_not_unsure_and_at_least_the_confident_score(
+    score: float, unsure: bool, confident: bool
+) -> None:
+    assert is_confident(TopPrediction("nishikino maki", score, unsure)) is confident
+    assert CONFIDENT_SCORE == 0.9
