@@ -105,7 +105,14 @@ class Dataset(commands.Cog):
     async def export(self, interaction: discord.Interaction) -> None:
         """Attach ``dataset.zip`` (one folder per character), if Discord accepts its size."""
         await interaction.response.defer(thinking=True, ephemeral=True)
-        data = await self.bot.training.export_zip(Scope.of_guild(server(interaction)))
+        scope = Scope.of_guild(server(interaction))
+        if not await self.bot.storage.examples.counts(scope):
+            await interaction.followup.send(
+                "This server has no confirmed examples yet: `/teach` some, or confirm answers.",
+                ephemeral=True,
+            )
+            return
+        data = await self.bot.training.export_zip(scope)
         limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
         if len(data) > limit:
             raise BotError(

@@ -14,8 +14,10 @@ moderator, and does not count, when:
   A new account's vote *for* the model's answer counts.
 
 The model's answer is **confident** when the model itself did not flag it "unsure" (its
-calibrated rule on familiarity and score, see the README) and its score is at least
-``CONFIDENT_SCORE``: the unsure flag alone lets look-alike characters through at 50–60%.
+calibrated rule on familiarity and score, see the README: it flags most untaught
+characters) and its top label holds at least ``CONFIDENT_SCORE`` of the probability, so
+that no runner-up is close (two look-alikes the model knows both can be familiar and
+still split the score).
 
 When the distinct people whose counted votes agree on a character reach the server's
 ``votes_needed``, the face's crop becomes a training example, exactly once: every vote on
@@ -43,7 +45,7 @@ from bot.storage.images import TopPrediction, top_prediction
 from bot.storage.schema import ExampleSource, Face, HoldReason, Image, Vote, VoteStatus, utcnow
 from bot.storage.scope import Scope
 
-CONFIDENT_SCORE = 0.9
+CONFIDENT_SCORE = 0.75
 FACE_GONE = "That picture is no longer stored, so it cannot be corrected."
 
 

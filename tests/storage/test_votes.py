@@ -306,10 +306,10 @@ async def test_a_new_accounts_vote_is_held_only_when_it_disagrees_with_the_model
 
 @pytest.mark.parametrize(
     ("score", "unsure", "confident"),
-    [(0.9, False, True), (0.981, False, True), (0.89, False, False), (0.99, True, False)],
+    [(0.75, False, True), (0.981, False, True), (0.74, False, False), (0.99, True, False)],
 )
 def test_confident_means_not_unsure_and_at_least_the_confident_score(
     score: float, unsure: bool, confident: bool
 ) -> None:
     assert is_confident(TopPrediction("nishikino maki", score, unsure)) is confident
-    assert CONFIDENT_SCORE == 0.9
+    assert CONFIDENT_SCORE == 0.75
