@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     download_timeout: float = Field(default=20.0, ge=1)
     workers: int = Field(default=2, ge=1)
     queue_size: int = Field(default=16, ge=1)
-    training_concurrency: int = Field(default_factory=lambda: default_training_concurrency(), ge=1)
+    training_concurrency: int = Field(default_factory=default_training_concurrency, ge=1)
     """How many servers' trainings this process runs at once (more wait their turn)."""
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
