@@ -231,19 +231,13 @@ class TrainingManager:
         name = lock_name(guild_id)
         if not await self.storage.locks.acquire(name, holder, LOCK_TTL):
             raise TrainingBusyError(
-                "A training of this server is already running; "
-                "I'll say here when it is done, then you can start another."
+                "A training of this server is already running: its result comes in its own "
+                "message; start another after it if you still need one."
             )
         log.info("training of server %s starts as run %s", guild_id, holder)
         renewing = asyncio.create_task(self._keep_lock(name, holder))
         try:
-            if self._slots.locked():
-                await progress(
-                    "Waiting for a training of another server to finish "
-                    f"(at most {self.settings.training_concurrency} at a time)…"
-                )
-            async with self._slots:
-                return await self._recorded_run(requested_by, guild_id, token, progress)
+            return await self._recorded_run(requested_by, guild_id, token, progress)
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -302,27 +296,45 @@ class TrainingManager:
                     f"{MIN_TRAINING_PICTURES} training pictures each are needed "
                     f"(have {summary.training or 'none'})."
                 )
-            await progress(
-                f"Training on {sum(summary.training.values())} pictures of "
-                f"{len(summary.training)} characters "
-                f"({len(validation)} held out for validation)…"
-            )
-            staging = self.models.bundles / f"{STAGING_PREFIX}{token}"
+            if self._slots.locked():
+                await progress(
+                    "Waiting for a training of another server to finish "
+                    f"(at most {self.settings.training_concurrency} at a time)…"
+                )
+            async with self._slots:
+                await progress(
+                    f"Training on {sum(summary.training.values())} pictures of "
+                    f"{len(summary.training)} characters "
+                    f"({len(validation)} held out for validation)…"
+                )
+                return await self._train_and_gate(root, token, validation, summary, progress)
+
+    async def _train_and_gate(
+        self,
+        root: Path,
+        token: str,
+        validation: list[Example],
+        summary: SplitSummary,
+        progress: Progress,
+    ) -> TrainingOutcome:
+        """Run the trainer on ``root/train`` (one of ``TRAINING_CONCURRENCY`` slots held),
+        then gate its candidate."""
+        staging = self.models.bundles / f"{STAGING_PREFIX}{token}"
+        try:
+            await self._run_trainer(root / "train", staging, progress)
             try:
-                await self._run_trainer(root / "train", staging, progress)
-                try:
-                    info = json.loads((staging / INFO_FILE).read_text("utf-8"))
-                    version = str(info["version"])
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    raise TrainingError("The trainer ended without a readable model.") from exc
-                final = self.models.bundle_path(version)
-                # A version names its model's checksum: a bundle already there is this one.
-                if not final.exists():
-                    staging.rename(final)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-            await progress("Checking the new model against the current one…")
-            return await self._gate(version, info, validation, sum(summary.training.values()))
+                info = json.loads((staging / INFO_FILE).read_text("utf-8"))
+                version = str(info["version"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise TrainingError("The trainer ended without a readable model.") from exc
+            final = self.models.bundle_path(version)
+            # A version names its model's checksum: a bundle already there is this one.
+            if not final.exists():
+                staging.rename(final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        await progress("Checking the new model against the current one…")
+        return await self._gate(version, info, validation, sum(summary.training.values()))
 
     async def _remove_abandoned_candidates(self) -> None:
         """Delete staging directories of runs that no longer hold a lock (killed with their

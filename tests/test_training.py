@@ -7,7 +7,7 @@ import io
 import sys
 import textwrap
 import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,12 +32,6 @@ from tests.bundles import toy_backbone, toy_head
 LABELS = ["hoshizora rin", "nishikino maki"]
 GUILD = 5
 HERE = Scope.of_guild(GUILD)
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -266,6 +260,8 @@ def gated_trainer(tmp_path: Path) -> str:
         f"""
         import shutil, time
         from bot.vision.bundle import write_bundle
+        sys.path.insert(0, ".")  # the repository (the trainer runs there)
+        from tests.bundles import toy_backbone, toy_head
         out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
         gate = pathlib.Path({str(gate)!r})
         out.mkdir()
@@ -274,10 +270,9 @@ def gated_trainer(tmp_path: Path) -> str:
         while not (gate / "release").exists():
             time.sleep(0.02)
         shutil.rmtree(out)
-        info = {{"version": "20990101-" + out.name[-8:],
-                 "crop": {{"margins": [1.0], "lift": 0.1, "size": 8}},
-                 "unsure": {{"threshold": 0.5}}, "metrics": {{"top1": 1.0}}}}
-        write_bundle(out, b"tflite", ["hoshizora rin", "nishikino maki"], info)
+        info = {{"version": "20990101-" + out.name[-8:], "metrics": {{"top1": 1.0}}}}
+        head = toy_head(["hoshizora rin", "nishikino maki"], toy_backbone().embedding_dim)
+        write_bundle(out, b"tflite", head, toy_backbone(), info)
         """,
     )
 
@@ -435,3 +430,19 @@ async def test_export_zip_has_only_the_servers_own_examples(
 
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.namelist() == ["Nishikino_Maki/0.jpg"]
+
+
+@pytest.mark.usefixtures("evaluate_all_right")
+async def test_a_server_without_enough_data_is_told_at_once_while_another_trains(
+    storage: Storage, store: ModelStore, tmp_path: Path
+) -> None:
+    await add_examples_in(storage, GUILD)
+    trainer = concurrent_manager(storage, store, gated_trainer(tmp_path), limit=1)
+    first = asyncio.create_task(trainer.retrain(1, GUILD, progress))
+    await until(lambda: len(started(tmp_path)) == 1, "the first training to start")
+
+    with pytest.raises(TrainingError, match="Not enough confirmed data"):
+        await trainer.retrain(1, OTHER, progress)
+
+    release(tmp_path)
+    assert (await first).promoted

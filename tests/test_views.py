@@ -4,7 +4,6 @@ reach the voting service through the interaction's client and always get a short
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,6 @@ from bot.vision.geometry import Box
 from bot.vision.recognizer import FaceResult
 from tests.cogs import fake_bot, fake_interaction, sent_text
 from tests.storage.helpers import record_face
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -22,12 +20,6 @@ def member(user_id: int, *, created: datetime = OLD_ACCOUNT) -> Voter:
 
 def moderator(user_id: int) -> Voter:
     return Voter(user_id, GUILD, OLD_ACCOUNT, is_moderator=True)
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
-        yield opened
 
 
 @pytest.fixture

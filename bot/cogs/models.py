@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.checks import is_manager, server
-from bot.errors import BotError, NoModelError
+from bot.errors import BotError, NoModelError, TrainingBusyError
 from bot.presenters import percent
 
 if TYPE_CHECKING:
@@ -63,6 +63,9 @@ class Models(commands.Cog):
             outcome = await self.bot.training.retrain(
                 interaction.user.id, server(interaction), progress
             )
+        except TrainingBusyError as exc:
+            await finish(f"Not started. {exc.user_message}")
+            return
         except BotError as exc:
             await finish(f"Training stopped. {exc.user_message}")
             return

@@ -4,7 +4,6 @@ DMs by the bot itself, and hidden from them by Discord's default permissions too
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import discord
@@ -33,12 +32,6 @@ MANAGER = [
 ]
 MODERATOR = ["teach", "contributions", "purge", "review list", "review accept", "review dismiss"]
 FOR_EVERYONE = ["forgetme"]
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from unittest.mock import create_autospec
 
@@ -29,12 +28,6 @@ from tests.pictures import (
 
 HERE = Scope.of_guild(GUILD)
 MODERATOR = discord.Permissions(manage_messages=True)
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
-        yield opened
 
 
 @pytest.fixture

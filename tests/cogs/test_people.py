@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import discord
@@ -12,12 +11,6 @@ from bot.cogs.people import People
 from bot.storage.db import Storage
 from tests.cogs import GUILD, fake_bot, fake_interaction, invoke, sent_text
 from tests.storage.helpers import record_face
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,6 @@ from bot.errors import StorageError
 from bot.storage.db import Storage
 from bot.storage.guilds import GuildConfig
 from tests.cogs import GUILD, fake_bot
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
-        yield opened
 
 
 @pytest.fixture

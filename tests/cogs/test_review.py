@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import discord
@@ -15,12 +14,6 @@ from tests.cogs import GUILD, fake_bot, fake_interaction, invoke, sent_text
 from tests.storage.helpers import HERE, record_face
 
 MODERATOR = discord.Permissions(manage_messages=True)
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import discord
@@ -11,12 +10,6 @@ import pytest
 from bot.cogs.settings import Settings
 from bot.storage.db import Storage
 from tests.cogs import GUILD, fake_bot, fake_interaction, invoke, sent_text
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
-        yield opened
 
 
 @pytest.fixture

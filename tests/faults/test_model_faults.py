@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import create_autospec
@@ -43,12 +43,6 @@ from tests.test_training import LABELS, fake_trainer
 BROKEN = "20990101-000000-broken"
 WAIT_STEPS = 300  # × 0.05 s
 TRAINER_SLEEP = 60  # the fake trainer never gets that far: it is killed first
-
-
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with Storage.open(f"sqlite+aiosqlite:///{tmp_path}/t.db") as opened:
-        yield opened
 
 
 @pytest.fixture
