@@ -85,11 +85,13 @@ class TrainingRunRepo:
             await session.flush()
             return TrainingRunInfo.of(row)
 
-    async def get(self, run_id: int) -> TrainingRunInfo | None:
-        """The run ``run_id``, or None."""
+    async def get(self, run_id: int, guild_id: int) -> TrainingRunInfo | None:
+        """The run ``run_id`` of server ``guild_id``, or None."""
         async with reading(self._sessions) as session:
             row = await session.get(TrainingRun, run_id)
-            return None if row is None else TrainingRunInfo.of(row)
+            if row is None or row.guild_id != guild_id:
+                return None
+            return TrainingRunInfo.of(row)
 
     async def latest(self, guild_id: int) -> TrainingRunInfo | None:
         """The most recently started run of server ``guild_id``, or None."""

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.storage.schema import Character, TrainingExample, TrainingRun, Vote
+from bot.storage.schema import Character, Image, TrainingExample, TrainingRun, Vote
 from tests.e2e.bundle import face_png
 from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import (
@@ -224,3 +224,17 @@ async def test_retrain_sees_only_the_servers_own_examples(two: Two) -> None:
         TAUGHT,
         "Sakurauchi Riko",
     ]
+
+
+async def test_an_answer_in_a_dm_belongs_to_no_server_and_takes_no_votes(two: Two) -> None:
+    command = await two.fake.send_slash_command(
+        "identify",
+        {"image": ("face.png", face_png(), "image/png")},
+        user=two.a.member,
+        channel=two.fake.dm_channel(two.a.member),
+    )
+
+    answer = await command.wait_for_message()
+
+    assert "%" in answer.text and answer.custom_ids == []
+    assert await two.bot.count(Image) == 0

@@ -9,7 +9,8 @@ from bot.storage import RunStatus, Storage
 
 async def test_a_training_run_from_start_to_finish(storage: Storage) -> None:
     run_id = await storage.runs.start(guild_id=1, requested_by=2)
-    started = await storage.runs.get(run_id)
+    started = await storage.runs.get(run_id, 1)
+    assert await storage.runs.get(run_id, 3) is None  # not from another server
     assert started is not None and started.status is RunStatus.RUNNING
 
     finished = await storage.runs.finish(

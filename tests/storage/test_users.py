@@ -74,7 +74,7 @@ async def test_forget_user_clears_their_id_from_what_stays(storage: Storage) -> 
     async with storage.engine.connect() as connection:
         creators = (await connection.execute(select(Character.created_by))).scalars().all()
     assert creators == [None]
-    info = await storage.runs.get(run)
+    info = await storage.runs.get(run, GUILD)
     assert info is not None and info.requested_by is None
 
 
