@@ -238,3 +238,13 @@ async def test_an_answer_in_a_dm_belongs_to_no_server_and_takes_no_votes(two: Tw
 
     assert "%" in answer.text and answer.custom_ids == []
     assert await two.bot.count(Image) == 0
+
+
+async def test_settings_changed_in_one_server_stay_there(two: Two) -> None:
+    await two.reply(two.a, "settings votes_needed", {"count": 5})
+
+    in_b = await two.reply(two.b, "settings show")
+    in_a = await two.reply(two.a, "settings show")
+
+    assert "Votes needed 5" in in_a.text
+    assert "Votes needed 2" in in_b.text
