@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
+from threadpoolctl import threadpool_limits
 
 from bot.vision.head import Head, UnsureRule, l2_normalise
 
@@ -209,3 +210,46 @@ def choose_faces(candidates: list[np.ndarray], labels: np.ndarray) -> list[int]:
                 continue
             chosen[i] = int(np.argmax(faces @ l2_normalise(own)))
     return chosen
+
+
+@dataclass(frozen=True)
+class HeadOptions:
+    """How a head is fitted and validated."""
+
+    regularisation: float = 100.0
+    folds: int = 10
+    repeats: int = 3
+    false_flag_rate: float = 0.16
+    prob_weight: float = 0.5
+
+
+def train_head(
+    features: np.ndarray,
+    labels: np.ndarray,
+    names: Sequence[str],
+    *,
+    groups: np.ndarray | None = None,
+    options: HeadOptions = HeadOptions(),
+) -> tuple[Head, Validation]:
+    """Fit the head on every face and cross-validate it to choose its unsure rule.
+
+    ``features`` is ``N×2×D`` (as seen, mirrored), ``labels`` ids into ``names``, ``groups``
+    keeps identical pictures in one fold. This needs no TensorFlow: a server's model is a
+    head refitted on embeddings from a backbone it shares.
+    """
+    # The matrices are small: BLAS threads would only fight other work for the cores.
+    with threadpool_limits(limits=1):
+        validation = cross_validate(
+            features,
+            labels,
+            folds=options.folds,
+            repeats=options.repeats,
+            c=options.regularisation,
+            prob_weight=options.prob_weight,
+            groups=groups,
+        )
+        head = fit_head(features, labels, names, c=options.regularisation)
+    rule = choose_unsure_rule(
+        validation, false_flag_rate=options.false_flag_rate, prob_weight=options.prob_weight
+    )
+    return head.with_unsure(rule), validation

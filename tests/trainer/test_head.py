@@ -10,6 +10,7 @@ pytest.importorskip("sklearn", reason="the trainer extra (scikit-learn) is not i
 from trainer.head import (
     MAX_PROTOTYPES_PER_LABEL,
     Head,
+    HeadOptions,
     Validation,
     choose_faces,
     choose_unsure_rule,
@@ -18,6 +19,7 @@ from trainer.head import (
     fit_head,
     l2_normalise,
     score,
+    train_head,
 )
 
 DIM = 64
@@ -284,3 +286,14 @@ def test_group_pictures_sort_themselves_out_when_most_pictures_are_groups() -> N
         labels.append(label)
         expected.append(prominent_first.index(label))
     assert choose_faces(candidates, np.array(labels)) == expected
+
+
+def test_train_head_names_its_labels_and_carries_the_chosen_unsure_rule() -> None:
+    features, labels = clusters([8, 8, 8], seed=11)
+    options = HeadOptions(folds=4, repeats=1, false_flag_rate=0.25)
+    head, validation = train_head(features, labels, ["a", "b", "c"], options=options)
+    assert head.labels == ("a", "b", "c")
+    assert head.unsure == choose_unsure_rule(validation, false_flag_rate=0.25, prob_weight=0.5)
+    probs, _ = head.score(features[:, 0])
+    assert (probs.argmax(axis=1) == labels).mean() == 1.0
+    assert validation.accuracy > 0.9
