@@ -21,6 +21,7 @@ from discord.ext import commands, tasks
 from bot.config import Settings
 from bot.fetch import FetchPolicy, GuardedConnector, ImageFetcher
 from bot.health import LiveState, Metrics, health_app
+from bot.i18n import Catalog, CatalogTranslator
 from bot.models import ModelStore, check_runnable
 from bot.service import RecognitionService
 from bot.storage.db import Storage
@@ -69,6 +70,7 @@ class AnimeBot(commands.AutoShardedBot):
         training: TrainingManager,
         voting: Voting,
         metrics: Metrics,
+        catalog: Catalog | None = None,
         **options: Any,
     ) -> None:
         if settings.shard_count is not None:
@@ -90,6 +92,8 @@ class AnimeBot(commands.AutoShardedBot):
         self.training = training
         self.voting = voting
         self.metrics = metrics
+        self.catalog = catalog or Catalog.load()
+        """Every language's texts (answers follow the reader's locale)."""
         self.accepting = True
         """False once the bot is stopping: new pictures get a "restarting" reply."""
         self._answering: dict[asyncio.Task[Any] | None, int] = {}
@@ -146,6 +150,7 @@ class AnimeBot(commands.AutoShardedBot):
         await asyncio.to_thread(self.recognition.refresh)
         for name in EXTENSIONS:
             await self.load_extension(name)
+        await self.tree.set_translator(CatalogTranslator(self.catalog))
         await self.tree.sync()
         self.follow_model.start()
 

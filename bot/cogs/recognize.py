@@ -19,6 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import BotError, BusyError, FetchError, StorageError
+from bot.i18n import ENGLISH, Texts
 from bot.names import normalise_name
 from bot.presenters import BEST_GUESS, NO_FACE_TRY_GUESS, NOT_RECORDED, answer_embed, error_embed
 from bot.service import Answer
@@ -36,12 +37,27 @@ log = logging.getLogger(__name__)
 
 MAX_PICTURES_PER_MESSAGE = 4
 SETTINGS_TTL = 10.0
+FACE_FILE = "face.jpg"
+FACES_FILE = "faces.jpg"
 RESTARTING = "I'm restarting: post the picture again in a minute."
 UNEXPECTED = "Something went wrong on my side while looking at that picture; it has been logged."
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 MESSAGE_LINK = re.compile(
     r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)"
 )
+
+
+def log_answer(answer: Answer) -> None:
+    """The internals of an answer, for the log (members never see them)."""
+    recognition = answer.recognition
+    log.info(
+        "picture %s: %d face(s) by %s, model %s, %.0f ms",
+        answer.sha256[:12],
+        len(recognition.faces),
+        ",".join(sorted({face.detector for face in recognition.faces})) or "-",
+        recognition.model_version,
+        recognition.seconds * 1000,
+    )
 
 
 def picture_urls(message: discord.Message) -> list[str]:
@@ -139,19 +155,22 @@ class Recognize(commands.Cog):
         message_id: int,
         author_id: int,
         best_guess: bool = False,
+        texts: Texts = ENGLISH,
     ) -> dict[str, Any] | None:
-        """Store the answer and build the reply's embed, picture and correction controls.
+        """Store the answer and build the reply's embed, pictures and correction controls.
 
         Only faces a detector found are answered, stored and offered for correction. With
         none, there is no reply (None) unless ``best_guess`` asks for the guess on the
         picture as a whole, which is neither stored nor correctable. Answers outside a
         server, and answers that cannot be stored, go out without correction controls.
+        One face gets its crop as the thumbnail, several the numbered picture.
         """
         recognition = answer.recognition
         labels_shown = DEFAULT_LABELS_SHOWN
         if guild_id is not None:
             labels_shown = (await self.guild_config(guild_id)).labels_shown
         detected = recognition.detected_faces
+        names = await self.menu_names(guild_id) if guild_id is not None else {}
         if not detected:
             if not best_guess or not recognition.faces:
                 return None
@@ -160,7 +179,9 @@ class Recognize(commands.Cog):
                 labels_shown=labels_shown,
                 annotated=False,
                 correctable=False,
-                note=BEST_GUESS,
+                note=texts(BEST_GUESS),
+                texts=texts,
+                names=names,
             )
             return {"embed": embed}
         recognition = replace(recognition, faces=detected)
@@ -173,19 +194,27 @@ class Recognize(commands.Cog):
                 message_id=message_id,
                 author_id=author_id,
             )
+        files = []
+        if len(detected) == 1:
+            position = next(i for i, f in enumerate(answer.recognition.faces) if f is detected[0])
+            crop = answer.context_pngs[position]
+            files.append(discord.File(io.BytesIO(crop), FACE_FILE))
         embed = answer_embed(
             recognition,
             labels_shown=labels_shown,
             annotated=answer.annotated_jpeg is not None,
             correctable=recorded is not None,
-            note=NOT_RECORDED if guild_id is not None and recorded is None else None,
+            note=texts(NOT_RECORDED) if guild_id is not None and recorded is None else None,
+            thumbnail=f"attachment://{FACE_FILE}" if files else None,
+            texts=texts,
+            names=names,
         )
-        payload: dict[str, Any] = {"embed": embed}
+        log_answer(answer)
         if answer.annotated_jpeg is not None:
-            payload["file"] = discord.File(io.BytesIO(answer.annotated_jpeg), "faces.jpg")
-            embed.set_image(url="attachment://faces.jpg")
+            files.append(discord.File(io.BytesIO(answer.annotated_jpeg), FACES_FILE))
+            embed.set_image(url=f"attachment://{FACES_FILE}")
+        payload: dict[str, Any] = {"embed": embed, "files": files}
         if recorded is not None and guild_id is not None:
-            names = await self.menu_names(guild_id)
             payload["view"] = correction_view(recorded.face_ids, detected, names)
         return payload
 
@@ -307,6 +336,9 @@ class Recognize(commands.Cog):
                     channel_id=channel_id,
                     message_id=message.id,
                     author_id=message.author.id,
+                    texts=self.bot.catalog.texts(
+                        message.guild.preferred_locale if message.guild else None
+                    ),
                 )
             except BotError as exc:
                 self._count_failure(exc)
@@ -396,6 +428,7 @@ class Recognize(commands.Cog):
                 message_id=interaction.id,
                 author_id=interaction.user.id,
                 best_guess=guess,
+                texts=self.bot.catalog.texts(interaction.locale),
             )
         except BotError as exc:
             self._count_failure(exc)

@@ -7,7 +7,6 @@ any ERROR that discord.py logs.
 from __future__ import annotations
 
 import asyncio
-import re
 import struct
 import zlib
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from aiohttp import web
 from bot.errors import NoModelError
 from bot.storage.schema import Face, Image, Prediction, TrainingRun, Vote
 from bot.storage.scope import Scope
+from tests.e2e.answers import assert_names_one_of
 from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle, taught_crops
 from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import AttachmentSpec, BotMessage, FakeDiscord, StandardGuild
@@ -27,7 +27,6 @@ from tests.postgres import PostgresServer
 pytestmark = pytest.mark.usefixtures("discord_error_log")
 
 LABELS = tuple(c.folder.replace("_", " ") for c in E2E_CHARACTERS)
-ANSWER = re.compile(r"\*\*(?P<label>[^*]+)\*\* \((?P<percent>\d+\.\d)%\)")
 RETRAIN_ENDINGS = ("✅", "Kept the current model", "Training stopped")
 TRACEBACK_HINTS = ("Traceback", 'File "', "Error:", "Exception")
 
@@ -57,11 +56,7 @@ async def wait_until(condition: Callable[[], bool], what: str, attempts: int = 2
 
 def assert_answer_names_a_character(reply: BotMessage) -> str:
     """The reply's main face names one of the trained characters with a percentage."""
-    assert reply.embeds, reply.text
-    match = ANSWER.search(reply.text)
-    assert match is not None, reply.text
-    assert match["label"] in LABELS
-    return match["label"]
+    return assert_names_one_of(reply, LABELS)
 
 
 def assert_short_error(reply: BotMessage, *words: str) -> None:

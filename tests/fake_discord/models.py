@@ -59,6 +59,8 @@ class FakeUser:
     id: int
     username: str
     bot: bool = False
+    locale: str = "en-US"
+    """The language of the person's Discord client (an interaction's ``locale``)."""
 
     def to_payload(self) -> dict[str, Any]:
         """The user object Discord sends."""
@@ -193,6 +195,8 @@ class FakeGuild:
     channels: list[FakeChannel] = field(default_factory=list)
     roles: list[FakeRole] = field(default_factory=list)
     members: dict[int, FakeMember] = field(default_factory=dict)
+    preferred_locale: str = "en-US"
+    """The server's language (Server Settings → Community → Overview)."""
 
     def __post_init__(self) -> None:
         if not self.roles:
@@ -264,7 +268,7 @@ class FakeGuild:
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.preferred_locale,
             "features": [],
             "emojis": [],
             "stickers": [],

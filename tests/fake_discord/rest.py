@@ -817,6 +817,15 @@ class RestApi:
         self.fake.messages.touched(message)
 
 
+DISCORD_LOCALES = frozenset(
+    {
+        "id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu",
+        "nl", "no", "pl", "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru",
+        "uk", "hi", "th", "zh-CN", "ja", "zh-TW", "ko",
+    }
+)  # fmt: skip
+
+
 def command_problems(command: dict[str, Any]) -> list[str]:
     """What Discord would refuse in a command registration (the common mistakes)."""
     problems: list[str] = []
@@ -826,6 +835,18 @@ def command_problems(command: dict[str, Any]) -> list[str]:
         problems.append(f"command name {name!r} must be 1-32 lowercase letters, digits, - or _")
     if kind == 1 and not 1 <= len(command.get("description", "")) <= 100:
         problems.append(f"/{name}: description must be 1-100 characters")
+    if kind != 1 and not 1 <= len(name) <= 32:
+        problems.append(f"context-menu command name {name!r} must be 1-32 characters")
+    for locale, translated in (command.get("name_localizations") or {}).items():
+        if locale not in DISCORD_LOCALES:
+            problems.append(f"/{name}: {locale!r} is not a Discord locale")
+        elif kind == 1 and (
+            not re.fullmatch(r"[-_\w]{1,32}", translated) or translated != translated.lower()
+        ):
+            problems.append(f"/{name}: the {locale} name {translated!r} is not a valid name")
+    for locale, translated in (command.get("description_localizations") or {}).items():
+        if locale not in DISCORD_LOCALES or not 1 <= len(translated) <= 100:
+            problems.append(f"/{name}: bad {locale} description {translated!r}")
     options = command.get("options") or []
     if len(options) > 25:
         problems.append(f"/{name}: {len(options)} options, the limit is 25")

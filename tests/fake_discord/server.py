@@ -431,6 +431,29 @@ class FakeDiscord:
         data = self._command_data(name, options, target, focused=focused)
         return await self._send_interaction(INTERACTION_AUTOCOMPLETE, data, target, user)
 
+    async def send_message_command(
+        self,
+        name: str,
+        message: PostedMessage | BotMessage,
+        *,
+        user: FakeMember | FakeUser,
+    ) -> InteractionHandle:
+        """A user picks the message context-menu command ``name`` (Apps → name) on
+        ``message``, in the message's channel."""
+        target = self._channel(message.channel_id)
+        guild_id = target.guild.id if target.guild else None
+        command = self.registered_command(name, guild_id)
+        if command is not None and command.get("type") != 3:
+            raise ValueError(f"command {name!r} is not a message command")
+        data: dict[str, Any] = {
+            "id": command["id"] if command else str(self.ids.next()),
+            "name": name,
+            "type": 3,
+            "target_id": str(message.id),
+            "resolved": {"messages": {str(message.id): copy.deepcopy(message.data)}},
+        }
+        return await self._send_interaction(INTERACTION_APPLICATION_COMMAND, data, target, user)
+
     def _command_data(
         self,
         name: str,
@@ -588,7 +611,7 @@ class FakeDiscord:
             "channel": channel.to_payload()
             | {"permissions": str(member.permissions if member else BOT_PERMISSIONS)},
             "app_permissions": str(bot_member.permissions if bot_member else BOT_PERMISSIONS),
-            "locale": "en-US",
+            "locale": person.locale,
             "entitlements": [],
             "authorizing_integration_owners": (
                 {"0": str(guild.id)} if guild else {"1": str(person.id)}
@@ -599,8 +622,8 @@ class FakeDiscord:
         if guild is not None and member is not None:
             payload |= {
                 "guild_id": str(guild.id),
-                "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-                "guild_locale": "en-US",
+                "guild": {"id": str(guild.id), "locale": guild.preferred_locale, "features": []},
+                "guild_locale": guild.preferred_locale,
                 "member": member.to_payload(with_permissions=True),
             }
         else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.presenters import NOT_RECORDED
+from bot.presenters import CORRECT_ME, NOT_RECORDED
 from bot.storage.schema import Image, Vote
 from bot.views import NOT_SAVED
 from tests.e2e.bundle import face_png
@@ -71,7 +71,7 @@ async def test_recognition_outlives_the_database_and_corrections_resume_without_
 
     assert_answer_names_a_character(during)
     assert NOT_RECORDED in during.text
-    assert during.custom_ids == [] and "use the menu below" not in during.text
+    assert during.custom_ids == [] and CORRECT_ME not in during.text
     assert ignored.replies == [], "the last settings read still apply: not a watched channel"
     assert refusals == [NOT_SAVED, NOT_SAVED]
     warned = {r.name for r in caplog.records if r.levelno == logging.WARNING}
