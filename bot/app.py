@@ -40,6 +40,7 @@ EXTENSIONS = (
     "bot.cogs.review",
     "bot.cogs.dataset",
     "bot.cogs.people",
+    "bot.cogs.help",
 )
 MODEL_POLL_SECONDS = 5.0
 STOP_GRACE = 8.0

@@ -36,6 +36,9 @@ class Dataset(commands.Cog):
     @app_commands.describe(
         character="the character's name",
         image="a picture of them",
+        image2="another picture",
+        image3="another picture",
+        image4="another picture",
         face="in pictures with several faces, which one (the number on the picture)",
     )
     @is_moderator()

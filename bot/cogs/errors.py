@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STALE_COMMAND = (
+    "I don't have that command (any more). Discord updates your list of commands within a "
+    "minute; reload Discord (Ctrl+R) to get it now."
+)
+EXPECTED = (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)
+
 
 def describe(error: app_commands.AppCommandError) -> str | None:
     """The user-facing sentence for an expected error, or None for a bug."""
@@ -35,6 +41,10 @@ def describe(error: app_commands.AppCommandError) -> str | None:
         return "You are not allowed to use that command here."
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+        return STALE_COMMAND
+    if isinstance(error, app_commands.TransformerError):
+        return f"I could not read “{error.value}” as a {error.type.name.lower()}."
     return None
 
 
@@ -55,6 +65,8 @@ class Errors(commands.Cog):
     ) -> None:
         """Tell the user what went wrong; log the unexpected with its traceback."""
         message = describe(error)
+        if isinstance(error, EXPECTED):
+            log.info("%s from %s: %s", type(error).__name__, interaction.user.id, error)
         if message is None:
             log.error(
                 "command %s failed",

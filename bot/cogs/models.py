@@ -6,7 +6,8 @@ import asyncio
 import io
 import logging
 import time
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -22,6 +23,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROGRESS_EDIT_SECONDS = 3.0
+
+
+def trained_at(info: dict[str, Any]) -> datetime | None:
+    """When the bundle was made: the ``created_at`` its ``model.json`` holds (ISO 8601)."""
+    try:
+        created = datetime.fromisoformat(str(info["created_at"]))
+    except (KeyError, ValueError):
+        return None
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
 class Models(commands.Cog):
@@ -95,8 +105,9 @@ class Models(commands.Cog):
         embed.add_field(name="Training pictures", value=str(training.get("pictures", "?")))
         if isinstance(metrics.get("top1"), int | float):
             embed.add_field(name="Cross-validated top-1", value=percent(metrics["top1"]))
-        if created := info.get("created"):
-            embed.set_footer(text=f"created {created}")
+        if created := trained_at(info):
+            stamp = int(created.timestamp())
+            embed.add_field(name="Trained", value=f"<t:{stamp}:f> (<t:{stamp}:R>)")
         confusion = bundle.path / "confusion.png"
         if confusion.is_file():
             data = await asyncio.to_thread(confusion.read_bytes)
@@ -111,10 +122,10 @@ class Models(commands.Cog):
     @is_manager()
     async def rollback(self, interaction: discord.Interaction) -> None:
         """Move the model pointer back to the previously promoted bundle."""
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(thinking=True, ephemeral=True)
         version = await self.bot.training.rollback()
         await self._refresh_model()
-        await interaction.followup.send(f"Model {version} is serving again.")
+        await interaction.followup.send(f"Model {version} is serving again.", ephemeral=True)
 
 
 async def setup(bot: AnimeBot) -> None:

@@ -38,6 +38,7 @@ class People(commands.Cog):
         )
 
     @app_commands.command(name="contributions", description="What a member contributed here")
+    @app_commands.describe(user="the member whose contributions to list")
     @is_moderator()
     async def contributions(self, interaction: discord.Interaction, user: discord.User) -> None:
         """A member's votes, held votes, examples and pictures in this server."""
@@ -47,6 +48,7 @@ class People(commands.Cog):
         )
 
     @app_commands.command(name="purge", description="Remove a member's training contributions")
+    @app_commands.describe(user="the member whose votes and examples to remove")
     @is_moderator()
     async def purge(self, interaction: discord.Interaction, user: discord.User) -> None:
         """Delete a member's votes and the examples they made in this server."""

@@ -7,10 +7,12 @@ last ones read (or the defaults), and answers go out unrecorded, without correct
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_PICTURES_PER_MESSAGE = 4
 SETTINGS_TTL = 10.0
+IDENTIFY_MENU = "Identify characters"
 FACE_FILE = "face.jpg"
 FACES_FILE = "faces.jpg"
 RESTARTING = "I'm restarting: post the picture again in a minute."
@@ -80,11 +83,22 @@ class Recognize(commands.Cog):
 
     def __init__(self, bot: AnimeBot) -> None:
         self.bot = bot
+        self.identify_menu = app_commands.ContextMenu(
+            name=IDENTIFY_MENU, callback=self.identify_message
+        )
         self._settings: dict[int, tuple[float, GuildConfig]] = {}
         self._reading: dict[int, asyncio.Task[GuildConfig | None]] = {}
         self._names: dict[int, tuple[float, dict[str, str]]] = {}
         self._owners: dict[str, int | None] = {}
         self.typing = TypingIndicator()
+
+    async def cog_load(self) -> None:
+        """Offer "Identify characters" in every message's Apps menu."""
+        self.bot.tree.add_command(self.identify_menu)
+
+    async def cog_unload(self) -> None:
+        """Withdraw the message menu command."""
+        self.bot.tree.remove_command(IDENTIFY_MENU, type=discord.AppCommandType.message)
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
         """The server's settings, read at most every ``SETTINGS_TTL`` seconds.
@@ -399,41 +413,71 @@ class Recognize(commands.Cog):
     ) -> None:
         """Like a post in a watched channel, but on demand and anywhere; a picture without an
         anime face gets a plain "no anime face" (or, asked for, the best guess)."""
+
+        async def picture() -> str:
+            if image is not None:
+                return image.url
+            if link:
+                return await self._linked_picture(interaction, link)
+            raise FetchError("attach a picture or give a message link")
+
         with self.bot.answering():
-            await self._identify(interaction, image, link, guess)
+            await self._identify(interaction, picture, guess)
+
+    async def identify_message(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
+        """Apps → "Identify characters" on a message: like ``/identify`` with its picture."""
+
+        async def picture() -> str:
+            urls = picture_urls(message)
+            if not urls:
+                raise FetchError("that message has no picture")
+            return urls[0]
+
+        with self.bot.answering():
+            await self._identify(interaction, picture, guess=False)
 
     async def _identify(
         self,
         interaction: discord.Interaction,
-        image: discord.Attachment | None,
-        link: str | None,
+        picture: Callable[[], Awaitable[str]],
         guess: bool,
     ) -> None:
+        """Answer the picture ``picture()`` finds, publicly; errors only to the asker."""
         await interaction.response.defer(thinking=True)
+        texts = self.bot.catalog.texts(interaction.locale)
         if not self.bot.accepting:
-            await interaction.followup.send(embed=error_embed(RESTARTING))
+            await self._private_error(interaction, texts(RESTARTING))
             return
         try:
-            if image is not None:
-                url = image.url
-            elif link:
-                url = await self._linked_picture(interaction, link)
-            else:
-                raise FetchError("attach a picture or give a message link")
-            answer = await self.answer(url)
-            payload: dict[str, Any] | None = await self.reply_payload(
+            answer = await self.answer(await picture())
+            payload = await self.reply_payload(
                 answer,
                 guild_id=interaction.guild_id,
                 channel_id=interaction.channel_id or 0,
                 message_id=interaction.id,
                 author_id=interaction.user.id,
                 best_guess=guess,
-                texts=self.bot.catalog.texts(interaction.locale),
+                texts=texts,
             )
         except BotError as exc:
             self._count_failure(exc)
-            payload = {"embed": error_embed(exc.user_message)}
-        await interaction.followup.send(**(payload or {"embed": error_embed(NO_FACE_TRY_GUESS)}))
+            await self._private_error(interaction, texts(exc.user_message))
+            return
+        if payload is None:
+            await self._private_error(interaction, texts(NO_FACE_TRY_GUESS))
+            return
+        await interaction.followup.send(**payload)
+
+    @staticmethod
+    async def _private_error(interaction: discord.Interaction, message: str) -> None:
+        """Tell only the person who asked: the public "thinking…" message goes, and the
+        error comes as an ephemeral follow-up (a follow-up would otherwise take the
+        deferral's visibility)."""
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
+        await interaction.followup.send(embed=error_embed(message), ephemeral=True)
 
 
 async def setup(bot: AnimeBot) -> None:

@@ -31,24 +31,31 @@ class Settings(
     @app_commands.command(name="show", description="Show this server's settings")
     async def show(self, interaction: discord.Interaction) -> None:
         """The current settings."""
-        await self._show(interaction, "Settings")
+        await self._show(interaction, None)
 
     @app_commands.command(name="watch", description="Answer pictures in a channel unasked")
+    @app_commands.describe(channel="the channel whose pictures I answer")
     async def watch(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """Add a watched channel."""
         guild_id = server(interaction)
         await self.bot.storage.guilds.watch(guild_id, channel.id)
-        await self._changed(interaction, f"Watching {channel.mention}")
+        await self._changed(interaction, f"Now watching {channel.mention}.")
 
     @app_commands.command(name="unwatch", description="Stop answering pictures in a channel")
+    @app_commands.describe(channel="the channel I stop watching")
     async def unwatch(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """Remove a watched channel."""
         guild_id = server(interaction)
         removed = await self.bot.storage.guilds.unwatch(guild_id, channel.id)
-        title = f"Stopped watching {channel.mention}" if removed else "That channel was not watched"
-        await self._changed(interaction, title)
+        change = (
+            f"Stopped watching {channel.mention}."
+            if removed
+            else f"{channel.mention} was not watched."
+        )
+        await self._changed(interaction, change)
 
     @app_commands.command(name="labels_shown", description="How many labels to show per face")
+    @app_commands.describe(count="the answer and up to this many minus one close runners-up")
     async def labels_shown(
         self,
         interaction: discord.Interaction,
@@ -57,18 +64,20 @@ class Settings(
         """Set the number of labels shown per face."""
         guild_id = server(interaction)
         await self.bot.storage.guilds.update(guild_id, labels_shown=count)
-        await self._changed(interaction, "Settings changed")
+        await self._changed(interaction, "Changed.")
 
     @app_commands.command(name="auto_reply", description="Answer pictures without being asked")
+    @app_commands.describe(enabled="on: answer pictures in watched channels; off: only /identify")
     async def auto_reply(self, interaction: discord.Interaction, enabled: bool) -> None:
         """Switch automatic answers on or off."""
         guild_id = server(interaction)
         await self.bot.storage.guilds.update(guild_id, auto_reply=enabled)
-        await self._changed(interaction, "Settings changed")
+        await self._changed(interaction, "Changed.")
 
     @app_commands.command(
         name="votes_needed", description="How many people must agree on a correction"
     )
+    @app_commands.describe(count="people who must agree before a correction becomes training data")
     async def votes_needed(
         self,
         interaction: discord.Interaction,
@@ -77,17 +86,19 @@ class Settings(
         """Set the number of agreeing votes that makes training data."""
         guild_id = server(interaction)
         await self.bot.storage.guilds.update(guild_id, votes_needed=count)
-        await self._changed(interaction, "Settings changed")
+        await self._changed(interaction, "Changed.")
 
-    async def _changed(self, interaction: discord.Interaction, title: str) -> None:
+    async def _changed(self, interaction: discord.Interaction, change: str) -> None:
         """Tell the bot the settings changed (cached ones are dropped), then show them."""
         self.bot.dispatch("guild_settings_changed", server(interaction))
-        await self._show(interaction, title)
+        await self._show(interaction, change)
 
-    async def _show(self, interaction: discord.Interaction, title: str) -> None:
+    async def _show(self, interaction: discord.Interaction, change: str | None) -> None:
+        """The settings in an embed; ``change`` (which may mention channels: mentions render
+        in descriptions and field values, never in titles) above them."""
         config = await self.bot.storage.guilds.get(server(interaction))
         channels = ", ".join(f"<#{c}>" for c in sorted(config.watched_channels)) or "every channel"
-        embed = discord.Embed(title=title, colour=discord.Colour.blurple())
+        embed = discord.Embed(title="Settings", description=change, colour=discord.Colour.blurple())
         embed.add_field(name="Auto-reply", value="on" if config.auto_reply else "off")
         embed.add_field(name="Watched channels", value=channels)
         embed.add_field(name="Labels shown", value=str(config.labels_shown))

@@ -32,7 +32,7 @@ async def test_review_lists_held_corrections_with_the_models_answer(
 
     text = sent_text(interaction)
     assert f"face {face}: <@7> says **sakurauchi riko**" in text
-    assert "model said nishikino maki (97.0%) (new account)" in text
+    assert "model said nishikino maki (97%) (new account)" in text
 
 
 async def test_review_accept_makes_the_held_label_training_data(

@@ -23,5 +23,5 @@ async def test_settings_change_votes_needed(cog: Settings, storage: Storage) -> 
     await invoke(cog, "settings votes_needed", interaction, 3)
 
     assert (await storage.guilds.get(GUILD)).votes_needed == 3
-    assert sent_text(interaction) == "Settings changed"
+    assert sent_text(interaction) == "Changed."
     cog.bot.dispatch.assert_called_with("guild_settings_changed", GUILD)  # type: ignore[attr-defined]

@@ -666,7 +666,7 @@ class RestApi:
         problems = message_problems(body, len(files), creating=True)
         refuse_invalid(f"follow-up to interaction {handle.id}", problems)
         placeholder = self.fake.bot_message(handle.original_message_id or 0)
-        if placeholder is not None and placeholder.is_placeholder:
+        if placeholder is not None and placeholder.is_placeholder and not placeholder.deleted:
             placeholder.source = "followup"
             flags = int(body.get("flags") or 0) | (placeholder.flags & EPHEMERAL)
             data = self.edit(placeholder, body | {"flags": flags}, files)
