@@ -814,6 +814,7 @@ async def run_scenario(
     from the start, picture) ``rounds`` times, each time waiting for the replies, measure,
     and stop everything. ``between`` runs before each round and after the last one, while
     the bot is idle (the engine's passes of the paired measurement)."""
+    from tests.e2e.processes import watch_every_channel
     from tests.fake_discord import FakeDiscord
 
     home = options.work_dir / name
@@ -826,6 +827,7 @@ async def run_scenario(
         members = [world.guild.add_member(f"member{i:02d}") for i in range(MEMBERS)]
         bot = start_bot(fake, options, home, queue_size)
         await bot.wait_ready(BOT_START_TIMEOUT)
+        await watch_every_channel(fake, world)
 
         # Warm-up: as many pictures at once as there are workers, so each worker thread
         # has built its recognizer (as the engine measurement does) before the clock runs.

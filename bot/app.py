@@ -41,6 +41,7 @@ EXTENSIONS = (
     "bot.cogs.dataset",
     "bot.cogs.people",
     "bot.cogs.help",
+    "bot.cogs.welcome",
 )
 MODEL_POLL_SECONDS = 5.0
 STOP_GRACE = 8.0

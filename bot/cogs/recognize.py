@@ -314,13 +314,14 @@ class Recognize(commands.Cog):
             return None
 
     async def watches(self, message: discord.Message) -> bool:
-        """Whether the server's settings have the bot answer pictures in this channel."""
+        """Whether the bot answers pictures in this channel unasked: it has a model, and the
+        server's settings name the channel (or every channel)."""
+        if self.bot.recognition.bundle is None:
+            return False  # the welcome cog tells the server's owner how to start
         if message.guild is None:
             return True
         config = await self.guild_config(message.guild.id)
-        if not config.auto_reply:
-            return False
-        return not config.watched_channels or message.channel.id in config.watched_channels
+        return config.watches(message.channel.id)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:

@@ -54,6 +54,14 @@ class Settings(
         )
         await self._changed(interaction, change)
 
+    @app_commands.command(name="watch_all", description="Answer pictures in every channel")
+    @app_commands.describe(enabled="on: every channel; off: only the channels named with watch")
+    async def watch_all(self, interaction: discord.Interaction, enabled: bool) -> None:
+        """Watch every channel (or go back to the named ones)."""
+        guild_id = server(interaction)
+        await self.bot.storage.guilds.update(guild_id, watch_all=enabled)
+        await self._changed(interaction, "Changed.")
+
     @app_commands.command(name="labels_shown", description="How many labels to show per face")
     @app_commands.describe(count="the answer and up to this many minus one close runners-up")
     async def labels_shown(
@@ -97,7 +105,12 @@ class Settings(
         """The settings in an embed; ``change`` (which may mention channels: mentions render
         in descriptions and field values, never in titles) above them."""
         config = await self.bot.storage.guilds.get(server(interaction))
-        channels = ", ".join(f"<#{c}>" for c in sorted(config.watched_channels)) or "every channel"
+        if config.watch_all:
+            channels = "every channel"
+        else:
+            channels = ", ".join(f"<#{c}>" for c in sorted(config.watched_channels)) or (
+                "none yet: name one with `/settings watch`"
+            )
         embed = discord.Embed(title="Settings", description=change, colour=discord.Colour.blurple())
         embed.add_field(name="Auto-reply", value="on" if config.auto_reply else "off")
         embed.add_field(name="Watched channels", value=channels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage._sql import Sessions, insert, reading, rowcount, writing
@@ -30,6 +30,12 @@ class GuildConfig:
     labels_shown: int = DEFAULT_LABELS_SHOWN
     votes_needed: int = DEFAULT_VOTES_NEEDED
     watched_channels: frozenset[int] = frozenset()
+    watch_all: bool = False
+
+    def watches(self, channel_id: int) -> bool:
+        """Whether the bot answers pictures posted in ``channel_id`` unasked: only in watched
+        channels (or every channel, when the admin said so), and only with auto-reply on."""
+        return self.auto_reply and (self.watch_all or channel_id in self.watched_channels)
 
 
 async def votes_needed(session: AsyncSession, guild_id: int | None) -> int:
@@ -60,6 +66,7 @@ class GuildSettingsRepo:
         auto_reply: bool | None = None,
         labels_shown: int | None = None,
         votes_needed: int | None = None,
+        watch_all: bool | None = None,
     ) -> GuildConfig:
         """Change the given settings (None leaves one as it is) and return the result."""
         if labels_shown is not None and not 1 <= labels_shown <= MAX_LABELS_SHOWN:
@@ -72,6 +79,7 @@ class GuildSettingsRepo:
                 ("auto_reply", auto_reply),
                 ("labels_shown", labels_shown),
                 ("votes_needed", votes_needed),
+                ("watch_all", watch_all),
             )
             if value is not None
         }
@@ -134,4 +142,18 @@ class GuildSettingsRepo:
             labels_shown=row.labels_shown,
             votes_needed=row.votes_needed,
             watched_channels=watched,
+            watch_all=row.watch_all,
         )
+
+    async def welcome_once(self, guild_id: int) -> bool:
+        """Mark the server's admin as told how to start; True only for the first caller (across
+        processes), so they are told once."""
+        async with writing(self._sessions) as session:
+            await self._ensure_row(session, guild_id)
+            marked = await rowcount(
+                session,
+                update(GuildSettings)
+                .where(GuildSettings.guild_id == guild_id, GuildSettings.welcomed_at.is_(None))
+                .values(welcomed_at=utcnow()),
+            )
+            return marked > 0

@@ -42,6 +42,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -155,6 +156,10 @@ class GuildSettings(Base):
     auto_reply: Mapped[bool] = mapped_column(Boolean, default=DEFAULT_AUTO_REPLY)
     labels_shown: Mapped[int] = mapped_column(Integer, default=DEFAULT_LABELS_SHOWN)
     votes_needed: Mapped[int] = mapped_column(Integer, default=DEFAULT_VOTES_NEEDED)
+    watch_all: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Answer pictures in every channel; otherwise only in the watched ones (opt-in)."""
+    welcomed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the server's admin was told, once, how to start (a fresh install, no model)."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

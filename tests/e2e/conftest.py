@@ -62,7 +62,8 @@ def world(fake_discord: FakeDiscord) -> StandardGuild:
 @pytest_asyncio.fixture
 async def launch(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[Launch]:
     """Start bots against the fake, each with every extension in ``bot.app.EXTENSIONS`` (one
-    that cannot be loaded fails the test); each is closed, with its services, at teardown."""
+    that cannot be loaded fails the test); each is closed, with its services, at teardown.
+    Unless ``watch_all=False``, every server it joined has it watch every channel."""
     async with AsyncExitStack() as stack:
 
         async def start(
@@ -72,6 +73,7 @@ async def launch(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[Lau
             database_url: str | None = None,
             model_dir: Path | None = None,
             shard: tuple[int, int] | None = None,
+            watch_all: bool = True,
         ) -> RunningAnimeBot:
             data_dir = tmp_path / name
             settings = Settings(
@@ -94,6 +96,9 @@ async def launch(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[Lau
                 guild_ready_timeout=FAST_GUILD_READY_TIMEOUT,
             )
             await stack.enter_async_context(running_bot(anime_bot, fake_discord))
+            if watch_all:  # as an admin's `/settings watch_all enabled:True` would
+                for guild in anime_bot.guilds:
+                    await anime_bot.storage.guilds.update(guild.id, watch_all=True)
             return RunningAnimeBot(
                 anime_bot, anime_bot.storage, anime_bot.models, anime_bot.recognition
             )

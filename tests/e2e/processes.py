@@ -26,7 +26,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import variable_names
-from tests.fake_discord import FakeDiscord
+from tests.fake_discord import FakeDiscord, StandardGuild
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 BOT_SETTINGS = variable_names()
@@ -264,3 +264,12 @@ class BotProcess:
             for line in self.log_text().splitlines()
             if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")
         ]
+
+
+async def watch_every_channel(fake: FakeDiscord, world: StandardGuild) -> None:
+    """The server's admin has the bot answer pictures in every channel (watching is opt-in),
+    through the command, as on Discord."""
+    command = await fake.send_slash_command(
+        "settings watch_all", {"enabled": True}, user=world.admin, channel=world.channel
+    )
+    await command.wait_for_message()

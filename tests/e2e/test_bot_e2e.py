@@ -153,14 +153,34 @@ async def test_identify_defers_then_follows_up_with_the_answer(
     assert await running.count(Image) == 1
 
 
-async def test_picture_without_a_model_gets_the_no_model_message(
+async def test_picture_without_a_model_gets_no_reply_in_a_watched_channel(
     fake_discord: FakeDiscord, world: StandardGuild, launch: Launch
 ) -> None:
     await launch()
 
-    reply = await post_picture(fake_discord, world, ("face.png", face_png(), "image/png"))
+    posted = await fake_discord.post_message(
+        world.channel, world.member, attachments=[("face.png", face_png(), "image/png")]
+    )
 
-    assert NoModelError().user_message in reply.text
+    with pytest.raises(AssertionError, match="no bot message"):
+        await posted.wait_for_reply(timeout=1.5)
+
+
+async def test_identify_without_a_model_says_so_privately(
+    fake_discord: FakeDiscord, world: StandardGuild, launch: Launch
+) -> None:
+    await launch()
+
+    command = await fake_discord.send_slash_command(
+        "identify",
+        {"image": ("face.png", face_png(), "image/png")},
+        user=world.member,
+        channel=world.channel,
+    )
+
+    answer = await command.wait_for_followup()
+    assert answer.ephemeral
+    assert NoModelError().user_message in answer.text
 
 
 async def test_promoted_model_is_picked_up_by_the_watcher(

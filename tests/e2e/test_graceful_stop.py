@@ -16,7 +16,7 @@ from aiohttp import web
 
 from tests.e2e.bundle import face_png, install_bundle
 from tests.e2e.conftest import RunningAnimeBot
-from tests.e2e.processes import BotProcess, bot_settings
+from tests.e2e.processes import BotProcess, bot_settings, watch_every_channel
 from tests.e2e.test_bot_e2e import assert_answer_names_a_character
 from tests.fake_discord import AttachmentSpec, FakeDiscord, PostedMessage, StandardGuild
 
@@ -127,6 +127,7 @@ async def test_sigterm_to_the_bot_process_answers_the_picture_in_progress_then_e
     process.start()
     try:
         await process.wait_ready(START_TIMEOUT)
+        await watch_every_channel(fake_discord, world)
         in_progress = await held.post(fake_discord, world)
 
         assert process.process is not None

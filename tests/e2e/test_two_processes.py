@@ -20,7 +20,7 @@ from bot.storage.db import Storage
 from bot.storage.scope import Scope
 from tests.e2e.answers import assert_names_one_of
 from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_bundle, taught_crops
-from tests.e2e.processes import BotProcess, Metrics, bot_settings
+from tests.e2e.processes import BotProcess, Metrics, bot_settings, watch_every_channel
 from tests.fake_discord import BotMessage, FakeDiscord, StandardGuild
 from tests.postgres import PostgresServer
 
@@ -120,6 +120,8 @@ async def test_two_bot_processes_answer_only_their_shards_and_follow_one_promote
         for bot in bots:  # both start at once, on one fresh database (migrations serialise)
             await bot.wait_ready(START_TIMEOUT)
         timings["both ready"] = time.monotonic() - began
+        for world in worlds:
+            await watch_every_channel(fake, world)
 
         # The fake routes each guild to the shard Discord would; one session per shard.
         assert sorted((s.shard_id, s.shard_count) for s in fake.sessions) == [(0, 2), (1, 2)]

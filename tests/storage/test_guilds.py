@@ -55,3 +55,24 @@ async def test_snowflakes_beyond_32_bits_round_trip(storage: Storage) -> None:
     await storage.guilds.watch(guild, channel)
 
     assert await storage.guilds.watched(guild) == {channel}
+
+
+async def test_the_owner_is_welcomed_once(storage: Storage) -> None:
+    assert [await storage.guilds.welcome_once(42) for _ in range(3)] == [True, False, False]
+    assert await storage.guilds.welcome_once(43) is True
+
+
+@pytest.mark.parametrize(
+    ("config", "watched"),
+    [
+        (GuildConfig(1), False),
+        (GuildConfig(1, watched_channels=frozenset({7})), True),
+        (GuildConfig(1, watched_channels=frozenset({8})), False),
+        (GuildConfig(1, watch_all=True), True),
+        (GuildConfig(1, auto_reply=False, watch_all=True), False),
+    ],
+)
+def test_a_channel_is_watched_only_when_named_or_all_are(
+    config: GuildConfig, watched: bool
+) -> None:
+    assert config.watches(7) is watched
