@@ -13,17 +13,10 @@ from bot.cogs.checks import is_moderator, server
 from bot.cogs.choices import character_choices
 from bot.errors import BotError
 from bot.names import typed_name
-from bot.presenters import percent
-from bot.storage.schema import HoldReason
+from bot.review_pages import ReviewView, review_page
 
 if TYPE_CHECKING:
     from bot.app import AnimeBot
-
-
-HELD_BECAUSE: dict[HoldReason | None, str] = {
-    HoldReason.NEW_ACCOUNT: " (new account)",
-    HoldReason.CONTRADICTS_MODEL: " (against a confident answer)",
-}
 
 
 @is_moderator()
@@ -41,22 +34,17 @@ class Review(
 
     @app_commands.command(name="list", description="Corrections waiting for a moderator")
     async def list_held(self, interaction: discord.Interaction) -> None:
-        """Held corrections, oldest first, with what the model said."""
-        held = await self.bot.storage.votes.held(server(interaction))
-        if not held:
+        """Held corrections, the longest-waiting first, a page of faces at a time, each with
+        its crop, a link to its message and accept/dismiss buttons."""
+        guild_id = server(interaction)
+        page = await review_page(self.bot, guild_id, 0)
+        if page is None:
             await interaction.response.send_message("Nothing is waiting.", ephemeral=True)
             return
-        lines = []
-        for vote in held:
-            model = "no answer"
-            if vote.model_label is not None and vote.model_score is not None:
-                model = f"model said {vote.model_label} ({percent(vote.model_score)})"
-            why = HELD_BECAUSE.get(vote.reason, "")
-            lines.append(
-                f"face {vote.face_id}: <@{vote.user_id}> says **{vote.label}**; {model}{why}"
-            )
-        lines.append("Accept with `/review accept face:<id>`, reject with `/review dismiss`.")
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        view = ReviewView(guild_id, interaction.user.id, page)
+        await interaction.response.send_message(
+            embeds=page.embeds, files=page.files(), view=view, ephemeral=True
+        )
 
     @app_commands.command(name="accept", description="Make a held correction training data")
     @app_commands.describe(face="the face number from /review list", label="the right name")

@@ -85,6 +85,30 @@ class HeldVote:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class HeldFace:
+    """A face with votes waiting for a moderator: where it was posted, its crop, the votes."""
+
+    face_id: int
+    channel_id: int
+    message_id: int
+    crop_image: bytes
+    votes: tuple[HeldVote, ...]
+
+    @property
+    def leading_label(self) -> str:
+        """The label most held votes name (the oldest first on a tie)."""
+        return Counter(vote.label for vote in self.votes).most_common(1)[0][0]
+
+
+@dataclass(frozen=True)
+class HeldPage:
+    """One page of held faces, and how many faces are held in all."""
+
+    faces: tuple[HeldFace, ...]
+    total: int
+
+
 def is_confident(top: TopPrediction | None) -> bool:
     """Whether the model's answer is confident (see the module's docstring)."""
     return top is not None and not top.unsure and top.score >= CONFIDENT_SCORE
@@ -279,29 +303,61 @@ class VoteRepo:
     async def held(self, guild_id: int, limit: int = 25) -> list[HeldVote]:
         """Votes in ``guild_id`` waiting for a moderator, oldest first."""
         async with reading(self._sessions) as session:
-            votes = list(
-                await session.scalars(
-                    select(Vote)
-                    .where(Vote.guild_id == guild_id, Vote.status == VoteStatus.HELD)
-                    .order_by(Vote.created_at, Vote.id)
-                    .limit(limit)
+            return await self._held(session, guild_id, None, limit)
+
+    @staticmethod
+    async def _held(
+        session: AsyncSession, guild_id: int, face_id: int | None, limit: int | None = None
+    ) -> list[HeldVote]:
+        """Held votes of ``guild_id`` (of one face, when given), oldest first."""
+        query = select(Vote).where(Vote.guild_id == guild_id, Vote.status == VoteStatus.HELD)
+        if face_id is not None:
+            query = query.where(Vote.face_id == face_id)
+        votes = list(await session.scalars(query.order_by(Vote.created_at, Vote.id).limit(limit)))
+        held = []
+        for vote in votes:
+            answer = await top_prediction(session, vote.face_id)
+            held.append(
+                HeldVote(
+                    face_id=vote.face_id,
+                    user_id=vote.user_id,
+                    label=vote.label,
+                    reason=vote.hold_reason,
+                    model_label=answer.label if answer else None,
+                    model_score=answer.score if answer else None,
+                    created_at=vote.created_at,
                 )
             )
-            held = []
-            for vote in votes:
-                answer = await top_prediction(session, vote.face_id)
-                held.append(
-                    HeldVote(
-                        face_id=vote.face_id,
-                        user_id=vote.user_id,
-                        label=vote.label,
-                        reason=vote.hold_reason,
-                        model_label=answer.label if answer else None,
-                        model_score=answer.score if answer else None,
-                        created_at=vote.created_at,
-                    )
+        return held
+
+    async def held_faces(self, guild_id: int, offset: int, limit: int) -> HeldPage:
+        """Faces of ``guild_id`` with held votes, the longest-waiting first: ``limit`` of them
+        from ``offset``, each with its crop, its message and its held votes."""
+        waiting = (
+            select(Vote.face_id, func.min(Vote.created_at).label("since"))
+            .where(Vote.guild_id == guild_id, Vote.status == VoteStatus.HELD)
+            .group_by(Vote.face_id)
+            .subquery()
+        )
+        async with reading(self._sessions) as session:
+            total = int(await session.scalar(select(func.count()).select_from(waiting)) or 0)
+            rows = (
+                await session.execute(
+                    select(Face.id, Face.crop_image, Image.channel_id, Image.message_id)
+                    .join(waiting, waiting.c.face_id == Face.id)
+                    .join(Image, Face.image_id == Image.id)
+                    .order_by(waiting.c.since, Face.id)
+                    .offset(offset)
+                    .limit(limit)
                 )
-            return held
+            ).all()
+            faces = []
+            for row in rows:
+                votes = await self._held(session, guild_id, row.id)
+                faces.append(
+                    HeldFace(row.id, row.channel_id, row.message_id, row.crop_image, tuple(votes))
+                )
+            return HeldPage(tuple(faces), total)
 
     async def recent_count(self, user_id: int, seconds: float) -> int:
         """How many votes ``user_id`` cast (or changed) in the last ``seconds``, in any server;

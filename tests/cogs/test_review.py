@@ -30,9 +30,12 @@ async def test_review_lists_held_corrections_with_the_models_answer(
 
     await invoke(cog, "review list", interaction)
 
-    text = sent_text(interaction)
-    assert f"face {face}: <@7> says **sakurauchi riko**" in text
-    assert "model said nishikino maki (97%) (new account)" in text
+    call = interaction.response.send_message.await_args  # type: ignore[attr-defined]
+    assert call.kwargs["ephemeral"] is True
+    [embed] = call.kwargs["embeds"]
+    assert embed.title == f"1. Face {face}"
+    assert "<@7> says **Sakurauchi Riko** (new account)" in embed.description
+    assert "The model said Nishikino Maki (97%)." in embed.description
 
 
 async def test_review_accept_makes_the_held_label_training_data(

@@ -173,7 +173,7 @@ async def test_review_lists_and_decides_only_the_servers_own(two: Two) -> None:
     accepted_from_b = await two.reply(two.b, "review accept", {"face": face, "label": "Rem"})
     dismissed_from_b = await two.reply(two.b, "review dismiss", {"face": face})
 
-    assert f"face {face}:" in listed_a.text
+    assert f"Face {face}" in listed_a.text
     assert listed_b.text == "Nothing is waiting."
     for refused in (accepted_from_b, dismissed_from_b):
         assert f"There is no face {face} in this server." in refused.text

@@ -12,7 +12,7 @@ from bot.storage import Storage, VoteStatus
 from bot.storage.images import TopPrediction
 from bot.storage.schema import HoldReason, TrainingExample, Vote
 from bot.storage.votes import CONFIDENT_SCORE, is_confident
-from tests.storage.helpers import GUILD, HERE, OTHER_GUILD, record_face
+from tests.storage.helpers import GUILD, HERE, OTHER_GUILD, png, record_face
 
 
 async def count(storage: Storage, model: type, **where: object) -> int:
@@ -313,3 +313,21 @@ def test_confident_means_not_unsure_and_at_least_the_confident_score(
 ) -> None:
     assert is_confident(TopPrediction("nishikino maki", score, unsure)) is confident
     assert CONFIDENT_SCORE == 0.75
+
+
+async def test_held_faces_come_a_page_at_a_time_longest_waiting_first(storage: Storage) -> None:
+    faces = [await record_face(storage, "nishikino maki", 0.97, tag=f"f{n}") for n in range(5)]
+    for face in faces:
+        await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, new_account=True)
+    await storage.votes.cast(faces[0], 8, GUILD, "kurosawa dia", False, new_account=True)
+
+    first, last = (
+        await storage.votes.held_faces(GUILD, 0, 2),
+        await storage.votes.held_faces(GUILD, 4, 2),
+    )
+
+    assert (first.total, [f.face_id for f in first.faces]) == (5, faces[:2])
+    assert [f.face_id for f in last.faces] == faces[4:]
+    assert [v.label for v in first.faces[0].votes] == ["sakurauchi riko", "kurosawa dia"]
+    assert first.faces[0].crop_image == png("f0")
+    assert (await storage.votes.held_faces(OTHER_GUILD, 0, 2)).total == 0
