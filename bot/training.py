@@ -29,7 +29,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 import uuid
 import zipfile
 from collections import Counter
@@ -45,6 +44,7 @@ from bot.names import folder_name, normalise_name
 from bot.storage.db import Storage
 from bot.storage.schema import RunStatus
 from bot.storage.scope import Scope
+from bot.training_progress import Step, parse_step
 from bot.vision.bundle import INFO_FILE, load_bundle
 from bot.vision.decode import sniff_format
 from bot.vision.faces import default_face_finder
@@ -59,7 +59,6 @@ VALIDATION_MODULUS = 5
 MIN_LABELS = 2
 MIN_TRAINING_PICTURES = 2
 DEFAULT_TIMEOUT = 3600.0
-PROGRESS_EVERY = 5.0
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGING_PREFIX = ".candidate-"
 # A staging directory, or the temporary one the trainer writes it through (".<name>.<x>.tmp").
@@ -67,7 +66,8 @@ STAGING_DIR = re.compile(r"^\.{1,2}candidate-(?P<token>[0-9a-f]{32})(?:\..*)?$")
 # The last line of a traceback for an OSError: ``OSError: [Errno 28] No space left on device: '…'``.
 OS_ERROR_LINE = re.compile(r"^\w+: \[Errno \d+\] (?P<reason>[^:]+)")
 
-Progress = Callable[[str], Awaitable[None]]
+Progress = Callable[[str | Step], Awaitable[None]]
+"""Told a sentence about the run, or a step of a stage (see ``bot.training_progress``)."""
 Example = tuple[str, bytes]
 
 
@@ -120,6 +120,12 @@ def write_split(examples: list[Example], root: Path) -> tuple[SplitSummary, list
     return SplitSummary(dict(training), dict(validation)), held_out
 
 
+def count_pictures(per_character: dict[str, int]) -> str:
+    """``Nishikino Maki: 3, Hoshizora Rin: 1`` (or ``none``), most pictures first."""
+    ranked = sorted(per_character.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{name}: {count}" for name, count in ranked) or "none"
+
+
 def should_promote(
     candidate_accuracy: float | None, current_accuracy: float | None
 ) -> tuple[bool, str]:
@@ -167,19 +173,52 @@ def trainer_failure(returncode: int, last_line: str) -> str:
     return last_line.removeprefix("error: ")[:300] or f"exit code {returncode}"
 
 
-def evaluate(bundle_path: Path, validation: list[Example], cascade_path: Path | None) -> float:
-    """Top-1 accuracy of the bundle on the validation pictures (no face counts as wrong;
-    labels the bundle does not know are wrong too)."""
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's answers on the validation pictures: right ones and all, per character key."""
+
+    right: dict[str, int]
+    total: dict[str, int]
+
+    @property
+    def accuracy(self) -> float:
+        """Top-1 accuracy over every validation picture."""
+        return sum(self.right.values()) / max(sum(self.total.values()), 1)
+
+
+def evaluate(bundle_path: Path, validation: list[Example], cascade_path: Path | None) -> Evaluation:
+    """The bundle's answers on the validation pictures (no face counts as wrong; labels the
+    bundle does not know are wrong too)."""
     recognizer = Recognizer(load_bundle(bundle_path), default_face_finder(cascade_path))
-    right = 0
+    right: Counter[str] = Counter()
+    total: Counter[str] = Counter()
     for label, png in validation:
+        key = normalise_name(label)
+        total[key] += 1
         try:
             faces = recognizer.recognize_bytes(png).faces
         except BotError:
             continue
-        if faces and normalise_name(faces[0].prediction.best.label) == normalise_name(label):
-            right += 1
-    return right / len(validation)
+        if faces and normalise_name(faces[0].prediction.best.label) == key:
+            right[key] += 1
+    return Evaluation(dict(right), dict(total))
+
+
+def per_character(
+    candidate: Evaluation | None, current: Evaluation | None, names: dict[str, str]
+) -> dict[str, dict[str, int | None]]:
+    """For each validation character (display name): right answers of the current model
+    (``before``; None without one), of the new one (``after``), and pictures (``of``)."""
+    if candidate is None:
+        return {}
+    return {
+        names.get(key, key): {
+            "before": None if current is None else current.right.get(key, 0),
+            "after": candidate.right.get(key, 0),
+            "of": count,
+        }
+        for key, count in sorted(candidate.total.items())
+    }
 
 
 @dataclass(frozen=True)
@@ -294,7 +333,7 @@ class TrainingManager:
                 raise TrainingError(
                     f"Not enough confirmed data: {MIN_LABELS} characters with at least "
                     f"{MIN_TRAINING_PICTURES} training pictures each are needed "
-                    f"(have {summary.training or 'none'})."
+                    f"(have {count_pictures(summary.training)})."
                 )
             if self._slots.locked():
                 await progress(
@@ -333,7 +372,7 @@ class TrainingManager:
                 staging.rename(final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        await progress("Checking the new model against the current one…")
+        await progress(Step("checking", 0, 1))
         return await self._gate(version, info, validation, sum(summary.training.values()))
 
     async def _remove_abandoned_candidates(self) -> None:
@@ -349,7 +388,7 @@ class TrainingManager:
             log.info("removing %s, left by an interrupted training", path.name)
             shutil.rmtree(path, ignore_errors=True)
 
-    async def _check_candidate(self, version: str, validation: list[Example]) -> float | None:
+    async def _check_candidate(self, version: str, validation: list[Example]) -> Evaluation | None:
         """The candidate's validation accuracy (None without validation pictures).
 
         A candidate that cannot serve is deleted, and TrainingError says why.
@@ -374,14 +413,17 @@ class TrainingManager:
     ) -> TrainingOutcome:
         current = self.models.current_version()
         cascade = self.settings.cascade_path
+        current_eval: Evaluation | None = None
         current_acc = None
-        candidate_acc = await self._check_candidate(version, validation)
+        candidate_eval = await self._check_candidate(version, validation)
+        candidate_acc = None if candidate_eval is None else candidate_eval.accuracy
         if validation:
             if current is not None:
                 try:
-                    current_acc = await asyncio.to_thread(
+                    current_eval = await asyncio.to_thread(
                         evaluate, self.models.bundle_path(current), validation, cascade
                     )
+                    current_acc = current_eval.accuracy
                 except BotError as exc:
                     log.warning("the current model %s cannot be evaluated: %s", current, exc)
                     current_acc = 0.0
@@ -393,6 +435,9 @@ class TrainingManager:
             "candidate_accuracy": candidate_acc,
             "current_accuracy": current_acc,
             "previous_version": current,
+            "per_character": per_character(
+                candidate_eval, current_eval, {normalise_name(n): n for n, _ in validation}
+            ),
         }
         await self.storage.model_versions.register(
             version,
@@ -408,9 +453,11 @@ class TrainingManager:
         return TrainingOutcome(True, f"Model {version} is now serving: {reason}.", version, metrics)
 
     async def _run_trainer(self, data: Path, out: Path, progress: Progress) -> None:
+        """Run ``python -m trainer train`` on ``data``; its progress lines (stdout) go to
+        ``progress``, its log (stderr) only explains a failure."""
         args = [
             "-m", "trainer", "train", "--data", str(data), "--out", str(out),
-            "--quiet", "--json", "--cache", str(self.models.root / ".cache"),
+            "--quiet", "--progress-json", "--cache", str(self.models.root / ".cache"),
         ]  # fmt: skip
         if self.settings.cascade_path is not None:
             args += ["--cascade", str(self.settings.cascade_path)]
@@ -419,24 +466,29 @@ class TrainingManager:
             *args,
             cwd=REPO_ROOT,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         last_line = ""
 
-        async def follow() -> None:
+        async def steps() -> None:
+            assert process.stdout is not None
+            async for raw in process.stdout:
+                step = parse_step(raw.decode("utf-8", "replace"))
+                if step is not None:
+                    with contextlib.suppress(Exception):
+                        await progress(step)
+
+        async def log_lines() -> None:
             nonlocal last_line
             assert process.stderr is not None
-            reported = time.monotonic()
             async for raw in process.stderr:
                 line = raw.decode("utf-8", "replace").strip()
-                if not line:
-                    continue
-                last_line = line
-                if time.monotonic() - reported >= PROGRESS_EVERY:
-                    reported = time.monotonic()
-                    with contextlib.suppress(Exception):
-                        await progress(f"Training… {line[:200]}")
+                if line:
+                    last_line = line
+
+        async def follow() -> None:
+            await asyncio.gather(steps(), log_lines())
             await process.wait()
 
         try:

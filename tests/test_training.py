@@ -26,6 +26,7 @@ from bot.training import (
     should_promote,
     write_split,
 )
+from bot.training_progress import Step
 from bot.vision.bundle import write_bundle
 from tests.bundles import toy_backbone, toy_head
 
@@ -78,7 +79,10 @@ def write_bundle_at_out() -> str:
         out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
         info = {"version": "20990101-new", "metrics": {"top1": 1.0}}
         head = toy_head(["hoshizora rin", "nishikino maki"], toy_backbone().embedding_dim)
-        print("epoch 1/1", file=sys.stderr)
+        print("WARNING: All log messages before absl::InitializeLog()", file=sys.stderr)
+        print('{"stage": "faces", "done": 0, "total": 12}', flush=True)
+        print("not a progress line", flush=True)
+        print('{"stage": "faces", "done": 12, "total": 12}', flush=True)
         write_bundle(out, b"tflite", head, toy_backbone(), info)
     """
 
@@ -136,8 +140,16 @@ async def test_retrain_is_refused_while_another_holds_the_lock(
     assert await storage.runs.latest(GUILD) is None
 
 
-async def progress(_: str) -> None:
+async def progress(_: object) -> None:
     return None
+
+
+TOO_LITTLE = r"Not enough confirmed data.*\(have nishikino maki: 1\)"
+
+
+def scored(accuracy: float) -> training.Evaluation:
+    """An evaluation with this accuracy over 100 validation pictures of one character."""
+    return training.Evaluation({"nishikino maki": round(accuracy * 100)}, {"nishikino maki": 100})
 
 
 async def test_too_little_data_is_a_clear_error_and_frees_the_lock(
@@ -145,7 +157,10 @@ async def test_too_little_data_is_a_clear_error_and_frees_the_lock(
 ) -> None:
     await storage.examples.add_taught(HERE, "nishikino maki", b"one", 1)
 
-    with pytest.raises(TrainingError, match="Not enough confirmed data"):
+    with pytest.raises(
+        TrainingError,
+        match=r"Not enough confirmed data.*\(have (Nishikino Maki|nishikino maki): 1\)",
+    ):
         await manager(storage, store).retrain(1, GUILD, progress)
 
     assert await storage.locks.acquire(lock_name(GUILD), "someone else", 600)
@@ -179,7 +194,7 @@ async def test_a_worse_candidate_is_kept_out(
     store.promote("20200101-old")
     await add_examples(storage)
     scores = {"20200101-old": 0.9, "20990101-new": 0.5}
-    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: scores[Path(path).name])
+    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: scored(scores[Path(path).name]))
     python = fake_trainer(tmp_path, write_bundle_at_out())
 
     outcome = await manager(storage, store, python).retrain(1, GUILD, progress)
@@ -201,11 +216,11 @@ async def test_a_better_candidate_is_promoted_then_rolled_back(
     await storage.model_versions.activate("20200101-old")
     store.promote("20200101-old")
     await add_examples(storage)
-    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: 1.0)
+    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: scored(1.0))
     messages: list[str] = []
 
-    async def remember(text: str) -> None:
-        messages.append(text)
+    async def remember(update: object) -> None:
+        messages.append(str(update))
 
     python = fake_trainer(tmp_path, write_bundle_at_out())
     trainer = manager(storage, store, python)
@@ -214,6 +229,11 @@ async def test_a_better_candidate_is_promoted_then_rolled_back(
     assert outcome.promoted and outcome.version == "20990101-new"
     assert store.current_version() == "20990101-new"
     assert messages and messages[0].startswith("Training on")
+    assert messages[1:] == [
+        str(Step("faces", 0, 12)),
+        str(Step("faces", 12, 12)),
+        str(Step("checking", 0, 1)),
+    ]
     assert not any(p.name.startswith(".candidate") for p in store.bundles.iterdir())
 
     assert await trainer.rollback() == "20200101-old"
@@ -309,7 +329,7 @@ def concurrent_manager(
 
 @pytest.fixture
 def evaluate_all_right(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: 1.0)
+    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: scored(1.0))
 
 
 @pytest.mark.usefixtures("evaluate_all_right")
@@ -384,8 +404,8 @@ async def test_beyond_the_limit_a_server_waits_its_turn_and_is_told(
     trainer = concurrent_manager(storage, store, gated_trainer(tmp_path), limit=1)
     told: list[str] = []
 
-    async def remember(text: str) -> None:
-        told.append(text)
+    async def remember(update: object) -> None:
+        told.append(str(update))
 
     first = asyncio.create_task(trainer.retrain(1, GUILD, progress))
     await until(lambda: len(started(tmp_path)) == 1, "the first training to start")
@@ -412,7 +432,10 @@ async def test_a_run_removes_only_what_runs_that_died_left(
     await storage.locks.acquire(lock_name(OTHER), f"other-host:9/{live}", 600)
     await storage.examples.add_taught(HERE, "nishikino maki", b"one", 1)
 
-    with pytest.raises(TrainingError, match="Not enough confirmed data"):
+    with pytest.raises(
+        TrainingError,
+        match=r"Not enough confirmed data.*\(have (Nishikino Maki|nishikino maki): 1\)",
+    ):
         await manager(storage, store).retrain(1, GUILD, progress)
 
     assert sorted(p.name for p in store.bundles.iterdir()) == sorted(

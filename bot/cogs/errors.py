@@ -37,10 +37,10 @@ def describe(error: app_commands.AppCommandError) -> str | None:
             for p in error.missing_permissions
         ]
         return f"You need the {' and '.join(names) or 'right'} permission for that."
+    if isinstance(error, app_commands.CommandOnCooldown):  # a CheckFailure too
+        return f"Slow down: try again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.CheckFailure):
         return "You are not allowed to use that command here."
-    if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
         return STALE_COMMAND
     if isinstance(error, app_commands.TransformerError):

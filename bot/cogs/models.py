@@ -15,7 +15,9 @@ from discord.ext import commands
 
 from bot.cogs.checks import is_manager, server
 from bot.errors import BotError, NoModelError, TrainingBusyError
-from bot.presenters import percent
+from bot.presenters import character_name, percent
+from bot.training import TrainingOutcome
+from bot.training_progress import ProgressBoard, Step
 
 if TYPE_CHECKING:
     from bot.app import AnimeBot
@@ -23,6 +25,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROGRESS_EDIT_SECONDS = 3.0
+RETRAIN_COOLDOWN = 120.0
+"""Seconds between two ``/retrain`` in one server (a training takes a minute or more)."""
+MAX_SUMMARY_LINES = 20
+
+
+def training_summary(outcome: TrainingOutcome) -> discord.Embed | None:
+    """Per character, validation pictures the model named right before and after."""
+    rows = outcome.metrics.get("per_character") or {}
+    if not rows:
+        return None
+    lines = []
+    for name, row in list(rows.items())[:MAX_SUMMARY_LINES]:
+        before = "new" if row.get("before") is None else f"{row['before']}/{row['of']}"
+        lines.append(f"{character_name(name)}: {before} → {row['after']}/{row['of']}")
+    if len(rows) > MAX_SUMMARY_LINES:
+        lines.append(f"and {len(rows) - MAX_SUMMARY_LINES} more")
+    embed = discord.Embed(
+        title="Validation pictures named right, before → after",
+        description="\n".join(lines),
+        colour=discord.Colour.green() if outcome.promoted else discord.Colour.orange(),
+    )
+    return embed
 
 
 def trained_at(info: dict[str, Any]) -> datetime | None:
@@ -44,30 +68,41 @@ class Models(commands.Cog):
         await asyncio.to_thread(self.bot.recognition.refresh)
 
     @app_commands.command(name="retrain", description="Train a new model on all confirmed data")
+    @app_commands.checks.cooldown(1, RETRAIN_COOLDOWN, key=lambda i: i.guild_id)
     @is_manager()
     async def retrain(self, interaction: discord.Interaction) -> None:
-        """Run the trainer, showing progress in one message, and hot-swap the result."""
-        await interaction.response.defer(thinking=True)
-        status = await interaction.followup.send("Preparing the training data…", wait=True)
-        last_edit = 0.0
+        """Run the trainer, showing its stages in one private message, and hot-swap the
+        result; the summary says what changed per character."""
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        board = ProgressBoard()
+        board.note("Preparing the training data…")
+        status = await interaction.followup.send(board.render(), ephemeral=True, wait=True)
+        last_edit = time.monotonic()
 
-        async def progress(text: str) -> None:
+        async def progress(update: str | Step) -> None:
             nonlocal last_edit
-            if time.monotonic() - last_edit < PROGRESS_EDIT_SECONDS:
+            if isinstance(update, Step):
+                urgent = board.advance(update)
+            else:
+                board.note(update)
+                urgent = True
+            if not urgent and time.monotonic() - last_edit < PROGRESS_EDIT_SECONDS:
                 return
             last_edit = time.monotonic()
             try:
-                await status.edit(content=text)
+                await status.edit(content=board.render())
             except discord.HTTPException:
                 log.info("could not show training progress", exc_info=True)
 
-        async def finish(text: str) -> None:
-            # The interaction's token (and so the status message) expires after 15 minutes.
+        async def finish(text: str, embed: discord.Embed | None = None) -> None:
+            # The interaction's token (so the private message) expires after 15 minutes:
+            # then the result goes to the channel, for the admin who asked.
             try:
-                await status.edit(content=text)
+                await status.edit(content=text, embed=embed)
             except discord.HTTPException:
                 if isinstance(interaction.channel, discord.abc.Messageable):
-                    await interaction.channel.send(text)
+                    notice = f"{interaction.user.mention}, the training you started ended. {text}"
+                    await interaction.channel.send(notice, embeds=[embed] if embed else [])
 
         try:
             outcome = await self.bot.training.retrain(
@@ -79,11 +114,12 @@ class Models(commands.Cog):
         except BotError as exc:
             await finish(f"Training stopped. {exc.user_message}")
             return
+        summary = training_summary(outcome)
         if outcome.promoted:
             await self._refresh_model()
-            await finish(f"✅ {outcome.message}")
+            await finish(f"✅ {outcome.message}", summary)
         else:
-            await finish(f"Kept the current model: {outcome.message}.")
+            await finish(f"Kept the current model: {outcome.message}.", summary)
 
     @app_commands.command(name="model", description="Show the model that is serving")
     @is_manager()

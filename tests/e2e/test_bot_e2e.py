@@ -7,6 +7,7 @@ any ERROR that discord.py logs.
 from __future__ import annotations
 
 import asyncio
+import re
 import struct
 import zlib
 from collections.abc import Callable
@@ -296,7 +297,40 @@ async def test_retrain_by_an_admin_on_taught_faces_puts_a_new_model_to_work(
         timeout=150,
     )
     assert done.content.startswith("✅"), done.content
+    assert done.ephemeral
+    shown = [edit.get("content") or "" for edit in done.edits]
+    assert any("▸ **Finding the faces**" in text and "%" in text for text in shown), shown
+    assert not any("WARNING" in text or "absl" in text for text in shown), shown
+    [(metrics,)] = await running.rows(TrainingRun.metrics)
+    if metrics["validation_pictures"]:
+        [summary] = done.embeds
+        assert summary["title"] == "Validation pictures named right, before → after"
+        assert re.search(r"^Char [ABC]: new → \d+/\d+$", summary["description"], re.M)
     assert running.recognition.model_version is not None
     reply = await post_picture(fake_discord, world, ("face.png", face_png(), "image/png"))
     assert_answer_names_a_character(reply)
     assert await running.count(TrainingRun) == 1
+
+    again = await fake_discord.send_slash_command(
+        "retrain", user=world.admin, channel=world.channel
+    )
+    refused = await again.wait_for_message()
+    assert refused.ephemeral and refused.text.startswith("Slow down: try again in")
+    assert await running.count(TrainingRun) == 1
+
+
+async def test_retrain_tells_the_channel_when_its_private_message_expired(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    expired = {"code": 50027, "message": "Invalid Webhook Token"}
+    fake_discord.fail_requests(
+        "PATCH", "/webhooks/{app}/{token}/messages/{id}", status=401, body=expired, times=50
+    )
+
+    await fake_discord.send_slash_command("retrain", user=world.admin, channel=world.channel)
+
+    notice = await fake_discord.wait_for_message(
+        world.channel, lambda m: not m.ephemeral and "the training you started ended" in m.text
+    )
+    assert notice.content.startswith(f"<@{world.admin.id}>, the training you started ended.")
+    assert "Not enough confirmed data" in notice.content

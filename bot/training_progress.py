@@ -1,0 +1,120 @@
+"""A retraining as a person follows it: which stage, how far, and about how long is left.
+
+The trainer prints one JSON line per step when run with ``--progress-json`` (see
+``trainer.progress``); :func:`parse_step` reads them and :class:`ProgressBoard` turns them,
+and the bot's own steps around them, into a few lines of text. Raw trainer output never
+reaches a person.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+STAGES: dict[str, tuple[str, float]] = {
+    "faces": ("Finding the faces", 30.0),
+    "embedding": ("Reading the faces", 25.0),
+    "fine-tuning": ("Fine-tuning", 25.0),
+    "validation": ("Cross-validating", 6.0),
+    "export": ("Exporting the model", 6.0),
+    "writing": ("Writing the model", 2.0),
+    "checking": ("Checking it against the current model", 6.0),
+}
+"""Each stage in order: what a person reads, and its rough share of the time (weights)."""
+BAR_CELLS = 12
+MIN_FRACTION_FOR_ESTIMATE = 0.05
+
+
+@dataclass(frozen=True)
+class Step:
+    """``done`` of ``total`` steps of ``stage`` (one of :data:`STAGES`) are finished."""
+
+    stage: str
+    done: int
+    total: int
+
+
+def parse_step(line: str) -> Step | None:
+    """A trainer progress line (``{"stage": ..., "done": ..., "total": ...}``), or None for
+    anything else."""
+    try:
+        data = json.loads(line)
+        step = Step(str(data["stage"]), int(data["done"]), max(int(data["total"]), 1))
+    except (ValueError, TypeError, KeyError):
+        return None
+    return step if step.stage in STAGES else None
+
+
+def duration(seconds: float) -> str:
+    """``75`` → ``1 min 15 s``; ``20`` → ``20 s``."""
+    seconds = max(0, round(seconds))
+    minutes, rest = divmod(seconds, 60)
+    if minutes == 0:
+        return f"{rest} s"
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+class ProgressBoard:
+    """The state of one retraining and its text: notes from the bot, stages from the trainer."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._started = clock()
+        self._notes: list[str] = []
+        self._stage: str | None = None
+        self._done = 0
+        self._total = 1
+        self._seen: set[str] = set()
+
+    def note(self, text: str) -> None:
+        """A sentence to show above the stages (what is trained on, a wait)."""
+        self._notes.append(text)
+
+    def advance(self, step: Step) -> bool:
+        """Record a step; True when it starts a new stage (worth showing at once)."""
+        new_stage = step.stage != self._stage
+        self._seen.add(step.stage)
+        self._stage, self._done, self._total = step.stage, step.done, step.total
+        return new_stage
+
+    @property
+    def fraction(self) -> float:
+        """How much of the whole training is done, 0 to 1 (stages weighted by their time)."""
+        if self._stage is None:
+            return 0.0
+        names = list(STAGES)
+        index = names.index(self._stage)
+        weights = [weight for _, weight in STAGES.values()]
+        done = sum(weights[:index]) + weights[index] * self._done / self._total
+        return min(done / sum(weights), 1.0)
+
+    def seconds_left(self) -> float | None:
+        """An estimate from the time so far and the fraction done (None this early)."""
+        fraction = self.fraction
+        if fraction < MIN_FRACTION_FOR_ESTIMATE:
+            return None
+        elapsed = self._clock() - self._started
+        return elapsed * (1 - fraction) / fraction
+
+    def render(self) -> str:
+        """The notes, a bar with the percent and the time left, and the stages so far."""
+        lines = list(self._notes)
+        fraction = self.fraction
+        filled = round(fraction * BAR_CELLS)
+        bar = "▰" * filled + "▱" * (BAR_CELLS - filled)
+        status = f"{bar} {fraction * 100:.0f}%"
+        left = self.seconds_left()
+        if left is not None:
+            status += f" · about {duration(left)} left"
+        lines.append(status)
+        if self._stage is not None:
+            current = list(STAGES).index(self._stage)
+            for index, (name, (words, _)) in enumerate(STAGES.items()):
+                if index < current and name in self._seen:
+                    lines.append(f"✓ {words}")
+                elif index == current:
+                    count = f" ({self._done}/{self._total})" if self._total > 1 else ""
+                    lines.append(f"▸ **{words}**{count}")
+        return "\n".join(lines)
