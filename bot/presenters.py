@@ -37,12 +37,11 @@ def percent(score: float) -> str:
 
 def character_name(label: str, names: Mapping[str, str] | None = None) -> str:
     """A label as people write the name: the server's display name for it when there is one
-    (``names`` maps lowercase keys to display names), else the label with each word
-    capitalised if it was all lowercase (``nishikino maki`` → ``Nishikino Maki``)."""
-    shown = (names or {}).get(" ".join(label.replace("_", " ").lower().split()))
-    if shown:
-        return shown
-    return label.title() if label == label.lower() else label
+    (``names`` maps lowercase keys to display names), else the label; either with each word
+    capitalised if it is all lowercase (``nishikino maki`` → ``Nishikino Maki``: names
+    stored before display names existed are lowercase)."""
+    shown = (names or {}).get(" ".join(label.replace("_", " ").lower().split())) or label
+    return shown.title() if shown == shown.lower() else shown
 
 
 def runners_up(prediction: Prediction, shown: int) -> list[tuple[str, float]]:

@@ -55,6 +55,7 @@ def fake_interaction(
     user.mention = f"<@{user_id}>"
     interaction.user = user
     interaction.guild_id = guild_id
+    interaction.created_at = datetime.now(UTC)  # cooldowns read it
     interaction.guild = None if guild_id is None else create_autospec(discord.Guild, instance=True)
     if interaction.guild is not None:
         interaction.guild.filesize_limit = 10 * 1024 * 1024

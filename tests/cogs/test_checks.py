@@ -25,6 +25,7 @@ MANAGER = [
     "export",
     "settings show",
     "settings watch",
+    "settings watch_all",
     "settings unwatch",
     "settings labels_shown",
     "settings auto_reply",

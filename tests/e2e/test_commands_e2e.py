@@ -10,7 +10,7 @@ import pytest
 from bot.cogs.errors import STALE_COMMAND
 from tests.e2e.answers import assert_names_one_of
 from tests.e2e.bundle import E2E_CHARACTERS, face_png
-from tests.e2e.conftest import RunningAnimeBot
+from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import MANAGE_MESSAGES, FakeDiscord, StandardGuild
 
 pytestmark = pytest.mark.usefixtures("discord_error_log")
@@ -156,8 +156,9 @@ async def test_no_synced_option_has_a_placeholder_description(
 
 
 async def test_settings_show_channel_mentions_where_they_render(
-    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+    fake_discord: FakeDiscord, world: StandardGuild, launch: Launch
 ) -> None:
+    await launch(watch_all=False)
     command = await fake_discord.send_slash_command(
         "settings watch", {"channel": world.channel}, user=world.admin, channel=world.channel
     )

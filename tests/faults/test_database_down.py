@@ -52,7 +52,11 @@ async def test_recognition_outlives_the_database_and_corrections_resume_without_
 ) -> None:
     server = restartable_postgres
     unwatched = world.guild.add_text_channel("elsewhere")
-    running = await launch(bundle=trained_bundle, database_url=server.url(server.create_database()))
+    running = await launch(
+        bundle=trained_bundle,
+        database_url=server.url(server.create_database()),
+        watch_all=False,
+    )
     await running.storage.guilds.watch(world.guild.id, world.channel.id)
     before = await post_picture(fake_discord, world.channel, world.member)
     assert any(c.startswith("ok:") for c in before.custom_ids)

@@ -110,7 +110,7 @@ async def post_decodable(
         world.member,
         attachments=[as_attachment(entry), ("face.png", face_png(), "image/png")],
     )
-    good = await posted.wait_for_reply(lambda m: f"**{GOOD_LABEL}**" in m.text)
+    good = await posted.wait_for_reply(lambda m: answered_name(m) == GOOD_LABEL)
     return [reply for reply in posted.replies if reply is not good]
 
 
