@@ -2,8 +2,8 @@
 # Two images from one file:
 #   docker build --target bot -t animebot .       # the bot: LiteRT only, no TensorFlow
 #   docker build --target trainer -t animebot-trainer .
-# The bot image runs /retrain by starting `python -m trainer`, so for /retrain inside
-# containers use the trainer image for the bot too, or run the trainer image on a schedule.
+# A server's /retrain refits a head in the bot image (no TensorFlow); the trainer image
+# trains the operator's base model (`trainer train`), which `bot install-base` installs.
 # Checked with hadolint in `make test` (no Docker engine runs where the tests do).
 
 FROM python:3.11-slim-bookworm AS base

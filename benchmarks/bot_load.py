@@ -209,8 +209,9 @@ def engine_worker(spec_path: Path) -> int:
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from bot.models import ModelStore
+    from bot.model_store import ModelStore
     from bot.service import RecognitionService, share_cores_between
+    from bot.storage.db import Storage
     from bot.vision.bundle import load_bundle
     from bot.vision.recognizer import Recognizer
 
@@ -259,19 +260,22 @@ def engine_worker(spec_path: Path) -> int:
             engine_walls.append(time.perf_counter() - started)
 
     async def through_service() -> list[float]:
+        model_dir = Path(spec["model_dir"])
+        async with Storage.open(f"sqlite+aiosqlite:///{model_dir / 'engine.db'}") as storage:
+            store = ModelStore(storage, model_dir)
+            await store.install(bundle)
+            return await timed_service(store)
+
+    async def timed_service(store: ModelStore) -> list[float]:
         service = RecognitionService(
-            ModelStore(Path(spec["model_dir"])),
-            cascade_path=cascade,
-            workers=threads,
-            queue_size=len(datas) + threads,
+            store, cascade_path=cascade, workers=threads, queue_size=len(datas) + threads
         )
         walls = []
         try:
-            service.refresh()
-            await asyncio.gather(*(service.recognize(datas[0]) for _ in range(threads)))
+            await asyncio.gather(*(service.recognize(datas[0], None) for _ in range(threads)))
             for _ in range(rounds):
                 started = time.perf_counter()
-                await asyncio.gather(*(service.recognize(d) for d in datas))
+                await asyncio.gather(*(service.recognize(d, None) for d in datas))
                 walls.append(time.perf_counter() - started)
         finally:
             service.close()
@@ -455,15 +459,15 @@ def train_bundle(data: Path, cascade: Path | None, out: Path) -> Path:
     return out
 
 
-def install_bundle(bundle: Path, model_dir: Path) -> str:
-    """Copy ``bundle`` into ``model_dir/bundles/<version>/`` and make it the serving one."""
-    from bot.models import ModelStore
+def install_base(bundle: Path, database_url: str) -> str:
+    """Install ``bundle`` as the base model of the database at ``database_url`` with the
+    operator's command (``python -m bot install-base``); returns its version."""
+    from tests.e2e.processes import REPOSITORY, child_environment
 
-    version = json.loads((bundle / "model.json").read_text("utf-8"))["version"]
-    store = ModelStore(model_dir)
-    shutil.copytree(bundle, store.bundle_path(version))
-    store.promote(version)
-    return version
+    env = child_environment({"DATABASE_URL": database_url})
+    command = [sys.executable, "-m", "bot", "install-base", str(bundle)]
+    subprocess.run(command, cwd=REPOSITORY, env=env, check=True, capture_output=True)
+    return str(json.loads((bundle / "model.json").read_text("utf-8"))["version"])
 
 
 # -- the bot process ---------------------------------------------------------------------------
@@ -497,9 +501,11 @@ def start_bot(fake: Any, options: Options, home: Path, queue_size: int) -> BotPr
     from tests.e2e.processes import BotProcess, bot_settings
 
     data_dir = home / "data"
+    database_url = f"sqlite+aiosqlite:///{data_dir / 'animebot.db'}"
+    install_base(options.bundle, database_url)
     settings = bot_settings(
         fake,
-        database_url=f"sqlite+aiosqlite:///{data_dir / 'animebot.db'}",
+        database_url=database_url,
         model_dir=options.model_dir,
         data_dir=data_dir,
     ) | {
@@ -731,6 +737,7 @@ class Outcome:
 
 @dataclass
 class Options:
+    bundle: Path
     model_dir: Path
     cascade: Path | None
     workers: int
@@ -1239,7 +1246,8 @@ async def run_all(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
     cascade = resolve_cascade(args.cascade)
     bundle = args.model or train_bundle(args.data, cascade, work / "trained" / "bundle")
     model_dir = work / "models"
-    version = install_bundle(bundle, model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    version = str(json.loads((bundle / "model.json").read_text("utf-8"))["version"])
     total = sum(len(p.data) for p in pictures)
     print(
         f"model {version}; {len(pictures)} pictures ({total / 1e6:.1f} MB) from {args.data}; "
@@ -1273,6 +1281,7 @@ async def run_all(args: argparse.Namespace, work: Path, report: dict[str, Any]) 
     )
 
     options = Options(
+        bundle=bundle,
         model_dir=model_dir,
         cascade=cascade,
         workers=args.workers,

@@ -1,5 +1,6 @@
 """The bot's command line: ``run`` (the Discord bot), ``classify`` (pictures on disk),
-``migrate`` (bring the database to the latest schema)."""
+``migrate`` (bring the database to the latest schema), ``install-base`` (the operator's base
+model and its training pictures into the database)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,46 @@ def _parser() -> argparse.ArgumentParser:
         help="an LBP cascade file (default: $CASCADE_PATH, else the installed one)",
     )
     classify.add_argument("images", nargs="+", help="picture files")
+    install = commands.add_parser(
+        "install-base",
+        help="install a bundle as the base model, importing its training pictures once",
+    )
+    install.add_argument("bundle", type=Path, help="a bundle from `python -m trainer train`")
+    install.add_argument(
+        "--data", type=Path, default=None, help="the folder the bundle was trained on"
+    )
     return parser
+
+
+def _install_base(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bot.install import install_base
+    from bot.model_store import ModelStore
+    from bot.storage.db import Storage
+
+    async def install() -> int:
+        async with Storage.open(settings.database_url) as storage:
+            store = ModelStore(storage, settings.model_dir)
+            result = await install_base(
+                storage,
+                store,
+                args.bundle,
+                args.data,
+                cascade_path=settings.cascade_path,
+                report=lambda line: print(line, file=sys.stderr),
+            )
+        print(
+            f"base model {result.version} installed: {len(result.labels)} characters; "
+            f"{result.imported} training pictures imported"
+            + (f", {result.already_there} imported before" if result.already_there else "")
+            + (f", {len(result.skipped)} skipped" if result.skipped else "")
+        )
+        for line in result.skipped:
+            print(f"  skipped {line}")
+        return 0
+
+    return asyncio.run(install())
 
 
 def _classify(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "classify":
             return _classify(args, settings)
+        if args.command == "install-base":
+            return _install_base(args, settings)
         if args.command == "migrate":
             import asyncio
 

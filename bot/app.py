@@ -19,10 +19,11 @@ from aiohttp import web
 from discord.ext import commands, tasks
 
 from bot.config import Settings
+from bot.errors import BotError
 from bot.fetch import FetchPolicy, GuardedConnector, ImageFetcher
 from bot.health import LiveState, Metrics, health_app
 from bot.i18n import Catalog, CatalogTranslator
-from bot.models import ModelStore, check_runnable
+from bot.model_store import ModelStore
 from bot.service import RecognitionService
 from bot.storage.db import Storage
 from bot.training import TrainingManager
@@ -43,7 +44,7 @@ EXTENSIONS = (
     "bot.cogs.help",
     "bot.cogs.welcome",
 )
-MODEL_POLL_SECONDS = 5.0
+MODEL_POLL_SECONDS = 2.0
 STOP_GRACE = 8.0
 """On SIGTERM, how long pictures in progress may take before the bot disconnects (Docker
 and systemd send SIGKILL 10 s after SIGTERM by default)."""
@@ -96,6 +97,8 @@ class AnimeBot(commands.AutoShardedBot):
         self.metrics = metrics
         self.catalog = catalog or Catalog.load()
         """Every language's texts (answers follow the reader's locale)."""
+        self.base_version: str | None = None
+        """The base model's version as last seen (for /metrics)."""
         self.accepting = True
         """False once the bot is stopping: new pictures get a "restarting" reply."""
         self._answering: dict[asyncio.Task[Any] | None, int] = {}
@@ -148,8 +151,9 @@ class AnimeBot(commands.AutoShardedBot):
         await self.close()
 
     async def setup_hook(self) -> None:
-        """Load the serving model and the cogs, sync slash commands, start the model watcher."""
-        await asyncio.to_thread(self.recognition.refresh)
+        """Note the serving models, load the cogs, sync slash commands, start the model
+        watcher."""
+        await self.follow_model.coro(self)
         for name in EXTENSIONS:
             await self.load_extension(name)
         await self.tree.set_translator(CatalogTranslator(self.catalog))
@@ -163,8 +167,17 @@ class AnimeBot(commands.AutoShardedBot):
 
     @tasks.loop(seconds=MODEL_POLL_SECONDS)
     async def follow_model(self) -> None:
-        """Pick up a model promoted by any process sharing the model directory."""
-        await asyncio.to_thread(self.recognition.refresh)
+        """Pick up models promoted by any process sharing the database."""
+        try:
+            await self.models.follow_changes()
+            base = await self.models.base_model()
+        except BotError as exc:
+            log.warning("could not check for new models: %s", exc)
+            return
+        version = base.version if base is not None else None
+        if version != self.base_version:
+            log.info("the base model is %s", version)
+            self.base_version = version
 
     def shards_description(self) -> str:
         """``0,1/4`` style: the shards this process runs."""
@@ -196,7 +209,7 @@ async def start_health_endpoint(bot: AnimeBot, stack: AsyncExitStack) -> None:
     bot.metrics.watch(
         LiveState(
             queue=lambda: bot.recognition.pending,
-            model_version=lambda: bot.recognition.model_version,
+            model_version=lambda: bot.base_version,
             shards=bot.shards_description,
         )
     )
@@ -248,7 +261,7 @@ async def build_bot(
             connector=GuardedConnector(allow_private_addresses=policy.allow_private_addresses)
         )
     )
-    models = ModelStore(settings.model_dir, verify=check_runnable)
+    models = ModelStore(storage, settings.model_dir, cache_size=settings.model_cache_size)
     recognition = RecognitionService(
         models,
         cascade_path=settings.cascade_path,
@@ -256,13 +269,14 @@ async def build_bot(
         queue_size=settings.queue_size,
     )
     stack.callback(recognition.close)
+    training = TrainingManager(storage, models, settings, instance=instance_name())
     return AnimeBot(
         settings=settings,
         storage=storage,
         fetcher=ImageFetcher(session, policy),
         recognition=recognition,
         models=models,
-        training=TrainingManager(storage, models, settings, instance=instance_name()),
+        training=training,
         voting=Voting(storage),
         metrics=Metrics(),
         **bot_options,

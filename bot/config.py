@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     queue_size: int = Field(default=16, ge=1)
     training_concurrency: int = Field(default_factory=default_training_concurrency, ge=1)
     """How many servers' trainings this process runs at once (more wait their turn)."""
+    model_cache_size: int = Field(default=256, ge=1)
+    """How many servers' models (heads) each process keeps loaded; others load on demand."""
+    owner_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    """Discord user ids of the bot's owners, besides the application's owners."""
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
     log_level: str = "INFO"
@@ -112,6 +116,14 @@ class Settings(BaseSettings):
         if not values.get("model_dir"):
             values["model_dir"] = data_dir / "models"
         return values
+
+    @field_validator("owner_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: Any) -> Any:
+        """``OWNER_IDS=123,456`` (spaces allowed)."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("shard_ids", mode="before")
     @classmethod

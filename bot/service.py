@@ -1,5 +1,6 @@
-"""Recognition off the event loop: a bounded pool of worker threads, each with its own
-recognizer, following the model directory's serving bundle (hot swap without a restart)."""
+"""Recognition off the event loop: a bounded pool of worker threads, each with its own face
+finder and backbone interpreters, answering each picture with its server's model (from the
+model store, which follows promotions in every process)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,18 @@ from pathlib import Path
 
 import cv2
 
-from bot.errors import BotError, BusyError, NoModelError
-from bot.models import ModelStore, check_runnable
-from bot.vision.bundle import ModelBundle
+from bot.errors import BusyError, NoModelError
+from bot.model_store import ModelStore, ServingModel
 from bot.vision.crop import context_crop
 from bot.vision.decode import DecodeLimits, decode_image
 from bot.vision.draw import SURE, UNSURE, numbered_faces
-from bot.vision.faces import default_face_finder
-from bot.vision.recognizer import Recognition, Recognizer
+from bot.vision.embedder import FaceEmbedder
+from bot.vision.faces import FaceFinder, default_face_finder
+from bot.vision.recognizer import HeadOnBackbone, Recognition, recognize_faces
 
 log = logging.getLogger(__name__)
+
+MAX_BACKBONES_PER_THREAD = 4
 
 
 def usable_cores() -> int:
@@ -65,17 +68,18 @@ class Reservation:
     def __init__(self, service: RecognitionService) -> None:
         self._service = service
 
-    async def recognize(self, data: bytes) -> Answer:
-        """Recognise ``data`` in a worker, using this place."""
-        return await self._service._run(data)
+    async def recognize(self, data: bytes, guild_id: int | None) -> Answer:
+        """Recognise ``data`` in a worker with the model of server ``guild_id`` (its own,
+        else the base model; None for a DM), using this place."""
+        return await self._service._run(data, guild_id)
 
 
 class RecognitionService:
     """Runs recognitions on ``workers`` threads with at most ``queue_size`` waiting.
 
     When the queue is full, :meth:`recognize` raises :class:`BusyError` at once instead of
-    piling up memory. Each worker keeps its own recognizer (LiteRT interpreters and OpenCV
-    cascades are not shared between threads) and rebuilds it when the serving model changes.
+    piling up memory. Each worker keeps its own face finder and one LiteRT interpreter per
+    backbone (they are not shared between threads); heads are shared, read-only.
     """
 
     def __init__(
@@ -96,9 +100,6 @@ class RecognitionService:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="recognize")
         self._local = threading.local()
         self._pending = 0
-        self._bundle: ModelBundle | None = None
-        self._bundle_lock = threading.Lock()
-        self._refused: str | None = None
         self.handled = 0
 
     @property
@@ -106,61 +107,37 @@ class RecognitionService:
         """Pictures queued or being recognised right now."""
         return self._pending
 
-    @property
-    def model_version(self) -> str | None:
-        """The version of the bundle in use (None before a model exists)."""
-        return self._bundle.version if self._bundle else None
+    def _finder(self) -> FaceFinder:
+        finder: FaceFinder | None = getattr(self._local, "finder", None)
+        if finder is None:
+            finder = self._local.finder = default_face_finder(self.cascade_path)
+        return finder
 
-    @property
-    def bundle(self) -> ModelBundle | None:
-        """The bundle in use."""
-        return self._bundle
+    def _embedder(self, model: ServingModel) -> FaceEmbedder:
+        """This thread's interpreter of the model's backbone (few backbones exist: the base
+        model's, and older ones servers' models were trained on)."""
+        embedders: dict[str, FaceEmbedder] | None = getattr(self._local, "embedders", None)
+        if embedders is None:
+            embedders = self._local.embedders = {}
+        sha = model.backbone.sha256
+        embedder = embedders.get(sha)
+        if embedder is None:
+            if len(embedders) >= MAX_BACKBONES_PER_THREAD:
+                embedders.pop(next(iter(embedders)))
+            embedder = embedders[sha] = FaceEmbedder(
+                model.backbone_path,
+                input_size=model.backbone.input_size,
+                feature_dim=model.backbone.feature_dim,
+            )
+        return embedder
 
-    def refresh(self) -> bool:
-        """Follow the model directory's pointer; True when the serving model changed.
-
-        A bundle that cannot serve (damaged files, or a model LiteRT refuses) is not
-        swapped in: the current one keeps serving and the refusal is logged once.
-        """
-        version = None
-        try:
-            version = self.store.current_version()
-            with self._bundle_lock:
-                if version == (self._bundle.version if self._bundle else None):
-                    return False
-                if version is None:
-                    self._bundle = None
-                    return True
-                bundle = self.store.load(version)
-                check_runnable(bundle)
-                self._bundle = bundle
-                self._refused = None
-        except (BotError, OSError) as exc:
-            if version is None or version != self._refused:
-                self._refused = version
-                log.error(
-                    "model %s cannot serve, keeping model %s: %s", version, self.model_version, exc
-                )
-            return False
-        log.info("serving model %s", bundle.version)
-        return True
-
-    def _recognizer(self) -> Recognizer:
-        bundle = self._bundle
-        if bundle is None:
-            raise NoModelError()
-        current: Recognizer | None = getattr(self._local, "recognizer", None)
-        if current is None or current.bundle is not bundle:
-            finder = default_face_finder(self.cascade_path)
-            current = Recognizer(bundle, finder, self.limits)
-            self._local.recognizer = current
-        return current
-
-    def _work(self, data: bytes) -> Answer:
+    def _work(self, data: bytes, model: ServingModel) -> Answer:
         started = time.perf_counter()
         decoded = decode_image(data, self.limits)
-        recognizer = self._recognizer()
-        recognition = recognizer.recognize(decoded, started)
+        running = HeadOnBackbone(
+            model.version, self._embedder(model), model.head, model.backbone.crop
+        )
+        recognition = recognize_faces(decoded, self._finder(), running, started)
         annotated = None
         if len(recognition.faces) > 1:
             annotated = numbered_faces(
@@ -170,9 +147,7 @@ class RecognitionService:
                 decoded.scale,
             )
         contexts = tuple(
-            context_crop(
-                decoded.pixels, face.box.scaled(decoded.scale), recognizer.bundle.crop.lift
-            )
+            context_crop(decoded.pixels, face.box.scaled(decoded.scale), model.backbone.crop.lift)
             for face in recognition.faces
         )
         return Answer(recognition, hashlib.sha256(data).hexdigest(), annotated, contexts)
@@ -192,15 +167,20 @@ class RecognitionService:
         finally:
             self._pending -= 1
 
-    async def recognize(self, data: bytes) -> Answer:
-        """Recognise a picture in a worker; raises BusyError when the queue is full."""
+    async def recognize(self, data: bytes, guild_id: int | None = None) -> Answer:
+        """Recognise a picture in a worker with server ``guild_id``'s model; raises
+        BusyError when the queue is full and NoModelError when no model serves it."""
         async with self.reserve() as place:
-            return await place.recognize(data)
+            return await place.recognize(data, guild_id)
 
-    async def _run(self, data: bytes) -> Answer:
+    async def _run(self, data: bytes, guild_id: int | None) -> Answer:
+        model = await self.store.serving(guild_id)
+        if model is None:
+            raise NoModelError()
         # Outcomes and latency are counted once, in the bot's Metrics; this only counts
         # pictures the workers finished.
-        answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._work, data)
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(self._pool, self._work, data, model)
         self.handled += 1
         return answer
 

@@ -1,133 +1,333 @@
-"""Retraining: the lock, the fixed validation split, the gate, failures and rollback."""
+"""A server's retraining: on the base's and its own examples, promoted for that server only
+if the gate says so, one per server at a time; rollback within the server; the export."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import sys
-import textwrap
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from bot import training
 from bot.config import Settings
 from bot.errors import TrainingBusyError, TrainingError
-from bot.models import ModelStore
+from bot.gate import GateReport
+from bot.install import install_base
+from bot.model_store import ModelStore
+from bot.refit import RefitJob, RefitResult, refit
 from bot.storage.db import Storage
 from bot.storage.schema import RunStatus
 from bot.storage.scope import Scope
-from bot.training import (
-    TrainingManager,
-    is_validation,
-    lock_name,
-    should_promote,
-    write_split,
-)
+from bot.training import TrainingManager, lock_name
 from bot.training_progress import Step
-from bot.vision.bundle import write_bundle
-from tests.bundles import toy_backbone, toy_head
+from bot.vision.cascade import bundled_cascade
+from tests.bundles import toy_head
+from tests.e2e.bundle import taught_crops
+from tests.pictures import Character, tiny_training_run
 
-LABELS = ["hoshizora rin", "nishikino maki"]
 GUILD = 5
+OTHER = 6
 HERE = Scope.of_guild(GUILD)
+NEW = Character("char_d", hair=(40, 200, 60), eyes=(200, 40, 200))
+"""A character the base model does not know."""
+
+
+async def progress(_: object) -> None:
+    return None
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The session's tiny bundle and the pictures it was trained on."""
+    run = tiny_training_run(tmp_path_factory)
+    return run.bundle, run.data
+
+
+@pytest.fixture(scope="module")
+def new_character_crops() -> list[bytes]:
+    """Stored crops of six pictures of a character the base model does not know."""
+    return taught_crops(NEW, 6)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ModelStore:
-    return ModelStore(tmp_path / "models")
+def store(storage: Storage, tmp_path: Path) -> ModelStore:
+    return ModelStore(storage, tmp_path / "models")
 
 
-def manager(storage: Storage, store: ModelStore, python: str = sys.executable) -> TrainingManager:
+def manager(
+    storage: Storage,
+    store: ModelStore,
+    *,
+    refit_with: Callable[[RefitJob], object] | None = None,
+    instance: str = "host:1",
+    limit: int = 1,
+) -> TrainingManager:
+    settings = Settings(model_dir=store.cache_dir, training_concurrency=limit)
     return TrainingManager(
-        storage, store, Settings(model_dir=store.root), instance="me", python=python
+        storage,
+        store,
+        settings,
+        instance=instance,
+        refit=refit_with,  # type: ignore[arg-type]
     )
 
 
-def fake_bundle(store: ModelStore, version: str) -> None:
-    info = {"version": version, "metrics": {"top1": 0.9}}
-    head = toy_head(LABELS, toy_backbone().embedding_dim)
-    write_bundle(store.bundle_path(version), b"tflite", head, toy_backbone(), info)
+async def in_process(job: RefitJob) -> RefitResult:
+    """The real refit, in a thread of the test process (faster to start than a process)."""
+    return await asyncio.to_thread(refit, job)
 
 
-def fake_jpeg(tag: str) -> bytes:
-    """Bytes that start like a JPEG (stored crops are JPEG), distinct per ``tag``."""
-    return b"\xff\xd8\xff\xe0" + tag.encode()
+async def install(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], *, with_data: bool = True
+) -> str:
+    bundle, data = tiny
+    result = await install_base(
+        storage, store, bundle, data if with_data else None, cascade_path=bundled_cascade()
+    )
+    return result.version
 
 
-async def add_examples(storage: Storage, per_label: int = 6) -> None:
-    for label in LABELS:
-        for n in range(per_label):
-            await storage.examples.add_taught(HERE, label, fake_jpeg(f"{label}-{n}"), 1)
+async def teach_new_character(storage: Storage, crops: list[bytes], guild: int = GUILD) -> None:
+    for crop in crops:
+        await storage.examples.add_taught(Scope.of_guild(guild), "Char D", crop, 1)
 
 
-def fake_trainer(tmp_path: Path, body: str) -> str:
-    """An executable standing in for ``python`` that runs ``body`` with the trainer's args."""
-    script = tmp_path / "fake-python"
-    script.write_text(f"#!{sys.executable}\nimport sys, pathlib\n" + textwrap.dedent(body))
-    script.chmod(0o755)
-    return str(script)
+async def teach_two_characters(storage: Storage, crops: list[bytes], guild: int = GUILD) -> None:
+    """Enough for a server to train on without the base's pictures (a new character, and
+    two pictures of a base character)."""
+    await teach_new_character(storage, crops[:3], guild)
+    for crop in crops[3:5]:
+        await storage.examples.add_taught(Scope.of_guild(guild), "char a", crop, 1)
 
 
-def write_bundle_at_out() -> str:
-    return """
-        from bot.vision.bundle import write_bundle
-        sys.path.insert(0, ".")  # the repository (the trainer runs there)
-        from tests.bundles import toy_backbone, toy_head
-        out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
-        info = {"version": "20990101-new", "metrics": {"top1": 1.0}}
-        head = toy_head(["hoshizora rin", "nishikino maki"], toy_backbone().embedding_dim)
-        print("WARNING: All log messages before absl::InitializeLog()", file=sys.stderr)
-        print('{"stage": "faces", "done": 0, "total": 12}', flush=True)
-        print("not a progress line", flush=True)
-        print('{"stage": "faces", "done": 12, "total": 12}', flush=True)
-        write_bundle(out, b"tflite", head, toy_backbone(), info)
-    """
+# -- what a retrain learns from, and whom it serves -----------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("candidate", "current", "promoted"),
-    [
-        (0.8, None, True),
-        (None, 0.9, True),
-        (0.9, 0.9, True),
-        (0.95, 0.9, True),
-        (0.85, 0.9, False),
-        (0.0, 0.1, False),
-    ],
-)
-def test_gate_promotes_only_a_candidate_that_is_not_worse(
-    candidate: float | None, current: float | None, promoted: bool
+async def test_a_new_character_taught_in_a_server_is_promoted_for_that_server_only(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
 ) -> None:
-    assert should_promote(candidate, current)[0] is promoted
+    base = await install(storage, store, tiny)
+    await teach_new_character(storage, new_character_crops)
+
+    outcome = await manager(storage, store).retrain(1, GUILD, progress)  # a real refit process
+
+    assert outcome.promoted, outcome.message
+    assert [c.name for c in outcome.new_characters] == ["Char D"]
+    assert {c.name for c in outcome.characters} == {"char a", "char b", "char c"}
+    own = await store.serving(GUILD)
+    assert own is not None and own.version == outcome.version and own.scope == HERE
+    assert "char d" in own.labels
+    other = await store.serving(OTHER)
+    assert other is not None and other.version == base and "char d" not in other.labels
+    run = await storage.runs.latest(GUILD)
+    assert run is not None and run.status is RunStatus.SUCCEEDED
 
 
-def test_validation_split_is_stable_and_about_a_fifth() -> None:
-    pictures = [f"picture {n}".encode() for n in range(1000)]
+async def test_every_example_is_embedded_once_per_backbone(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
+) -> None:
+    await install(storage, store, tiny)
+    await teach_new_character(storage, new_character_crops)
+    jobs: list[RefitJob] = []
 
-    first = [is_validation(p) for p in pictures]
+    async def spying(job: RefitJob) -> RefitResult:
+        jobs.append(job)
+        return await in_process(job)
 
-    assert first == [is_validation(p) for p in pictures]
-    assert 150 < sum(first) < 250
+    told: list[object] = []
+
+    async def remember(update: object) -> None:
+        told.append(update)
+
+    trainer = manager(storage, store, refit_with=spying)
+    await trainer.retrain(1, GUILD, remember)
+    await trainer.retrain(1, GUILD, progress)
+
+    # The base's pictures came embedded with the install; the server's, at its first retrain.
+    assert len(jobs[0].crops) == len(new_character_crops)
+    assert jobs[1].crops == {} and len(jobs[1].cached) == len(jobs[1].labels)
+    assert str(told[0]).startswith("Training on")
+    assert told[1:] == [Step("embedding", 0, 1), Step("checking", 0, 1)]
 
 
-def layout(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.jpg"))
+async def test_without_a_base_model_a_retrain_says_how_to_install_one(
+    storage: Storage, store: ModelStore
+) -> None:
+    await storage.examples.add_taught(HERE, "nishikino maki", b"one", 1)
+
+    with pytest.raises(TrainingError, match="install-base"):
+        await manager(storage, store).retrain(1, GUILD, progress)
 
 
-def test_split_writes_the_trainers_folder_layout(tmp_path: Path) -> None:
-    examples = [(label, fake_jpeg(f"{label}-{n}")) for label in LABELS for n in range(10)]
+async def test_a_server_without_pictures_of_its_own_is_told_and_the_lock_freed(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path]
+) -> None:
+    await install(storage, store, tiny)
+    await storage.examples.add_taught(Scope.of_guild(OTHER), "Char D", b"elsewhere", 1)
 
-    summary, held_out = write_split(examples, tmp_path / "a")
-    again, held_again = write_split(examples, tmp_path / "b")
+    with pytest.raises(TrainingError, match="no confirmed pictures of its own"):
+        await manager(storage, store).retrain(1, GUILD, progress)
 
-    assert held_out == held_again and summary == again
-    assert held_out == [e for e in examples if is_validation(e[1])]
-    assert sum(summary.training.values()) + len(held_out) == len(examples)
-    assert (tmp_path / "a/train/nishikino_maki/0.jpg").is_file()
-    assert layout(tmp_path / "a") == layout(tmp_path / "b")
+    assert await storage.locks.acquire(lock_name(GUILD), "someone else", 600)
+    run = await storage.runs.latest(GUILD)
+    assert run is not None and run.status is RunStatus.FAILED
+
+
+async def test_too_little_data_is_a_clear_error(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path]
+) -> None:
+    await install(storage, store, tiny, with_data=False)
+    await storage.examples.add_taught(HERE, "Nishikino Maki", b"one", 1)
+
+    with pytest.raises(
+        TrainingError, match=r"Not enough confirmed data.*\(have Nishikino Maki: 1\)"
+    ):
+        await manager(storage, store).retrain(1, GUILD, progress)
+
+
+# -- the gate's decision -------------------------------------------------------------------
+
+
+def refused(report_reason: str) -> GateReport:
+    return GateReport(
+        promote=False,
+        reason=report_reason,
+        compared=10,
+        right_before=9,
+        right_after=4,
+        worse=5,
+        better=0,
+        p_value=1 / 32,
+        characters=(),
+        new_characters=(),
+    )
+
+
+def fake_result(job: RefitJob, gate: GateReport | None) -> RefitResult:
+    labels = tuple(sorted(set(job.labels.values())))
+    dim = int(job.backbone["feature_dim"]) * len(job.backbone["crop"]["margins"])
+    head = toy_head(labels, dim)
+    return RefitResult(head.to_bytes(), labels, 0.9, list(job.labels), gate, {}, [])
+
+
+async def test_a_candidate_the_gate_refuses_is_kept_out(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
+) -> None:
+    base = await install(storage, store, tiny, with_data=False)
+    await teach_two_characters(storage, new_character_crops)
+
+    async def worse(job: RefitJob) -> RefitResult:
+        return fake_result(job, refused("worse beyond chance"))
+
+    outcome = await manager(storage, store, refit_with=worse).retrain(1, GUILD, progress)
+
+    assert not outcome.promoted and outcome.message == "worse beyond chance"
+    serving = await store.serving(GUILD)
+    assert serving is not None and serving.version == base
+    run = await storage.runs.latest(GUILD)
+    assert run is not None and run.status is RunStatus.REJECTED
+    assert run.candidate_version == outcome.version
+
+
+# -- rollback stays within the server ------------------------------------------------------
+
+
+async def promoted_twice(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], crops: list[bytes]
+) -> tuple[str, str, str]:
+    base = await install(storage, store, tiny, with_data=False)
+    await teach_two_characters(storage, crops)
+
+    async def accepted(job: RefitJob) -> RefitResult:
+        return fake_result(job, None)
+
+    trainer = manager(storage, store, refit_with=accepted)
+    first = await trainer.retrain(1, GUILD, progress)
+    second = await trainer.retrain(1, GUILD, progress)
+    assert first.version and second.version and first.version != second.version
+    return base, first.version, second.version
+
+
+async def test_rollback_returns_to_the_servers_previous_model(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
+) -> None:
+    _, first, _ = await promoted_twice(storage, store, tiny, new_character_crops)
+
+    assert await manager(storage, store).rollback(GUILD) == first
+    serving = await store.serving(GUILD)
+    assert serving is not None and serving.version == first
+
+
+async def test_rollback_never_goes_to_another_servers_model(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
+) -> None:
+    await promoted_twice(storage, store, tiny, new_character_crops)
+
+    with pytest.raises(TrainingError, match="no earlier model of its own"):
+        await manager(storage, store).rollback(OTHER)
+
+
+async def test_rollback_to_the_base_model(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
+) -> None:
+    base, _, _ = await promoted_twice(storage, store, tiny, new_character_crops)
+    trainer = manager(storage, store)
+
+    assert await trainer.rollback(GUILD, to_base=True) is None
+    serving = await store.serving(GUILD)
+    assert serving is not None and serving.version == base
+    with pytest.raises(TrainingError, match="already answers"):
+        await trainer.rollback(GUILD, to_base=True)
+
+
+async def test_rollback_without_an_earlier_model_offers_the_base(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
+) -> None:
+    await install(storage, store, tiny, with_data=False)
+    await teach_two_characters(storage, new_character_crops)
+
+    async def accepted(job: RefitJob) -> RefitResult:
+        return fake_result(job, None)
+
+    await manager(storage, store, refit_with=accepted).retrain(1, GUILD, progress)
+
+    with pytest.raises(TrainingError, match="`/rollback base: True`"):
+        await manager(storage, store).rollback(GUILD)
+
+
+# -- one training per server at a time, several servers at once --------------------------
+
+
+class Gate:
+    """A refit that waits until released, counting the refits that started."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.released = asyncio.Event()
+
+    async def refit(self, job: RefitJob) -> RefitResult:
+        self.started += 1
+        await self.released.wait()
+        return fake_result(job, None)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(1500):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"still waiting for {what}")
+
+
+async def two_servers_ready(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], crops: list[bytes]
+) -> None:
+    await install(storage, store, tiny, with_data=False)
+    for guild in (GUILD, OTHER):
+        await teach_two_characters(storage, crops, guild)
 
 
 async def test_retrain_is_refused_while_another_holds_the_lock(
@@ -140,117 +340,127 @@ async def test_retrain_is_refused_while_another_holds_the_lock(
     assert await storage.runs.latest(GUILD) is None
 
 
-async def progress(_: object) -> None:
-    return None
-
-
-TOO_LITTLE = r"Not enough confirmed data.*\(have nishikino maki: 1\)"
-
-
-def scored(accuracy: float) -> training.Evaluation:
-    """An evaluation with this accuracy over 100 validation pictures of one character."""
-    return training.Evaluation({"nishikino maki": round(accuracy * 100)}, {"nishikino maki": 100})
-
-
-async def test_too_little_data_is_a_clear_error_and_frees_the_lock(
-    storage: Storage, store: ModelStore
+async def test_a_second_retrain_of_a_server_in_the_same_process_is_refused(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
 ) -> None:
-    await storage.examples.add_taught(HERE, "nishikino maki", b"one", 1)
+    await two_servers_ready(storage, store, tiny, new_character_crops)
+    gate = Gate()
+    trainer = manager(storage, store, refit_with=gate.refit)
+    first = asyncio.create_task(trainer.retrain(1, GUILD, progress))
+    await until(lambda: gate.started == 1, "the first training to start")
 
-    with pytest.raises(
-        TrainingError,
-        match=r"Not enough confirmed data.*\(have (Nishikino Maki|nishikino maki): 1\)",
-    ):
-        await manager(storage, store).retrain(1, GUILD, progress)
+    with pytest.raises(TrainingBusyError, match="already running"):
+        await trainer.retrain(2, GUILD, progress)
 
-    assert await storage.locks.acquire(lock_name(GUILD), "someone else", 600)
+    gate.released.set()
+    assert (await first).promoted
     run = await storage.runs.latest(GUILD)
-    assert run is not None and run.status is RunStatus.FAILED
+    assert run is not None and run.requested_by == 1
+    assert await storage.locks.holders("training:") == set()
 
 
-async def test_a_failed_trainer_leaves_the_current_model_serving(
-    storage: Storage, store: ModelStore, tmp_path: Path
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_two_processes_cannot_train_one_server_at_once(
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    backend: str,
+    tiny: tuple[Path, Path],
+    new_character_crops: list[bytes],
 ) -> None:
-    fake_bundle(store, "20200101-old")
-    store.promote("20200101-old")
-    await add_examples(storage)
-    python = fake_trainer(
-        tmp_path, 'print("error: no face in any picture", file=sys.stderr)\nsys.exit(1)\n'
-    )
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/shared.db"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        url = server.url(server.create_database())
+    gate = Gate()
+    async with Storage.open(url) as one, Storage.open(url) as two:
+        store_one = ModelStore(one, tmp_path / "one")
+        store_two = ModelStore(two, tmp_path / "two")
+        await two_servers_ready(one, store_one, tiny, new_character_crops)
+        first = asyncio.create_task(
+            manager(one, store_one, refit_with=gate.refit).retrain(1, GUILD, progress)
+        )
+        await until(lambda: gate.started == 1, "the first training to start")
 
-    with pytest.raises(TrainingError, match="no face in any picture"):
-        await manager(storage, store, python).retrain(1, GUILD, progress)
+        with pytest.raises(TrainingBusyError):
+            await manager(two, store_two, refit_with=gate.refit, instance="host:2").retrain(
+                2, GUILD, progress
+            )
 
-    assert store.current_version() == "20200101-old"
-    assert [p.name for p in store.bundles.iterdir()] == ["20200101-old"]
-    run = await storage.runs.latest(GUILD)
-    assert run is not None and run.status is RunStatus.FAILED
+        gate.released.set()
+        assert (await first).promoted
 
 
-async def test_a_worse_candidate_is_kept_out(
-    storage: Storage, store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_different_servers_train_at_once_up_to_the_limit(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
 ) -> None:
-    fake_bundle(store, "20200101-old")
-    store.promote("20200101-old")
-    await add_examples(storage)
-    scores = {"20200101-old": 0.9, "20990101-new": 0.5}
-    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: scored(scores[Path(path).name]))
-    python = fake_trainer(tmp_path, write_bundle_at_out())
+    await two_servers_ready(storage, store, tiny, new_character_crops)
+    gate = Gate()
+    trainer = manager(storage, store, refit_with=gate.refit, limit=2)
 
-    outcome = await manager(storage, store, python).retrain(1, GUILD, progress)
+    runs = [asyncio.create_task(trainer.retrain(1, g, progress)) for g in (GUILD, OTHER)]
+    await until(lambda: gate.started == 2, "both trainings to start")
+    gate.released.set()
 
-    assert not outcome.promoted
-    assert "worse" in outcome.message
-    assert store.current_version() == "20200101-old"
-    run = await storage.runs.latest(GUILD)
-    assert run is not None and run.status is RunStatus.REJECTED
+    outcomes = await asyncio.gather(*runs)
+    assert all(outcome.promoted for outcome in outcomes)
+    mine, theirs = await store.serving(GUILD), await store.serving(OTHER)
+    assert mine is not None and mine.scope == HERE
+    assert theirs is not None and theirs.scope == Scope.of_guild(OTHER)
 
 
-async def test_a_better_candidate_is_promoted_then_rolled_back(
-    storage: Storage, store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_beyond_the_limit_a_server_waits_its_turn_and_is_told(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
 ) -> None:
-    fake_bundle(store, "20200101-old")
-    await storage.model_versions.register(
-        "20200101-old", "x", labels=LABELS, metrics={}, training_size=1
-    )
-    await storage.model_versions.activate("20200101-old")
-    store.promote("20200101-old")
-    await add_examples(storage)
-    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: scored(1.0))
-    messages: list[str] = []
+    await two_servers_ready(storage, store, tiny, new_character_crops)
+    gate = Gate()
+    trainer = manager(storage, store, refit_with=gate.refit, limit=1)
+    told: list[str] = []
 
     async def remember(update: object) -> None:
-        messages.append(str(update))
+        told.append(str(update))
 
-    python = fake_trainer(tmp_path, write_bundle_at_out())
-    trainer = manager(storage, store, python)
-    outcome = await trainer.retrain(1, GUILD, remember)
+    first = asyncio.create_task(trainer.retrain(1, GUILD, progress))
+    await until(lambda: gate.started == 1, "the first training to start")
+    second = asyncio.create_task(trainer.retrain(1, OTHER, remember))
+    await until(lambda: bool(told), "the second server to be told")
 
-    assert outcome.promoted and outcome.version == "20990101-new"
-    assert store.current_version() == "20990101-new"
-    assert messages and messages[0].startswith("Training on")
-    assert messages[1:] == [
-        str(Step("faces", 0, 12)),
-        str(Step("faces", 12, 12)),
-        str(Step("checking", 0, 1)),
-    ]
-    assert not any(p.name.startswith(".candidate") for p in store.bundles.iterdir())
-
-    assert await trainer.rollback() == "20200101-old"
-    assert store.current_version() == "20200101-old"
-    active = await storage.model_versions.active()
-    assert active is not None and active.version == "20200101-old"
+    assert told[0].startswith("Waiting for a training of another server")
+    assert gate.started == 1
+    with pytest.raises(TrainingBusyError):  # and it holds its server's place meanwhile
+        await trainer.retrain(2, OTHER, progress)
+    gate.released.set()
+    assert (await first).promoted and (await second).promoted
 
 
-async def test_rollback_without_an_earlier_model_is_refused(
-    storage: Storage, store: ModelStore
+async def test_a_server_without_enough_data_is_told_at_once_while_another_trains(
+    storage: Storage, store: ModelStore, tiny: tuple[Path, Path], new_character_crops: list[bytes]
 ) -> None:
-    with pytest.raises(TrainingError, match="no earlier model"):
-        await manager(storage, store).rollback()
+    await two_servers_ready(storage, store, tiny, new_character_crops)
+    gate = Gate()
+    trainer = manager(storage, store, refit_with=gate.refit, limit=1)
+    first = asyncio.create_task(trainer.retrain(1, GUILD, progress))
+    await until(lambda: gate.started == 1, "the first training to start")
+
+    with pytest.raises(TrainingError, match="no confirmed pictures of its own"):
+        await trainer.retrain(1, 7, progress)
+
+    gate.released.set()
+    assert (await first).promoted
+
+
+# -- the export ----------------------------------------------------------------------------
+
+
+def fake_jpeg(tag: str) -> bytes:
+    """Bytes that start like a JPEG (stored crops are JPEG), distinct per ``tag``."""
+    return b"\xff\xd8\xff\xe0" + tag.encode()
 
 
 async def test_export_zip_has_a_folder_per_character(storage: Storage, store: ModelStore) -> None:
-    await add_examples(storage, per_label=2)
+    for label in ("hoshizora rin", "nishikino maki"):
+        for n in range(2):
+            await storage.examples.add_taught(HERE, label, fake_jpeg(f"{label}-{n}"), 1)
 
     data = await manager(storage, store).export_zip(HERE)
 
@@ -262,185 +472,6 @@ async def test_export_zip_has_a_folder_per_character(storage: Storage, store: Mo
             "nishikino_maki/1.jpg",
         ]
         assert archive.read("nishikino_maki/1.jpg") == fake_jpeg("nishikino maki-1")
-
-
-# -- one training per server at a time, several servers at once --------------------------
-
-OTHER = 6
-
-
-def gated_trainer(tmp_path: Path) -> str:
-    """A trainer that starts a staging directory (as a trainer killed mid-run leaves one),
-    says so with ``<staging>.started`` beside ``gate/``, and finishes a bundle named after
-    its staging directory only once ``gate/release`` exists."""
-    gate = tmp_path / "gate"
-    gate.mkdir()
-    return fake_trainer(
-        tmp_path,
-        f"""
-        import shutil, time
-        from bot.vision.bundle import write_bundle
-        sys.path.insert(0, ".")  # the repository (the trainer runs there)
-        from tests.bundles import toy_backbone, toy_head
-        out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
-        gate = pathlib.Path({str(gate)!r})
-        out.mkdir()
-        (out / "half.tflite").write_bytes(b"half a model")
-        (gate / (out.name + ".started")).touch()
-        while not (gate / "release").exists():
-            time.sleep(0.02)
-        shutil.rmtree(out)
-        info = {{"version": "20990101-" + out.name[-8:], "metrics": {{"top1": 1.0}}}}
-        head = toy_head(["hoshizora rin", "nishikino maki"], toy_backbone().embedding_dim)
-        write_bundle(out, b"tflite", head, toy_backbone(), info)
-        """,
-    )
-
-
-def started(tmp_path: Path) -> list[str]:
-    return sorted(p.name for p in (tmp_path / "gate").glob("*.started"))
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(1500):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"still waiting for {what}")
-
-
-def release(tmp_path: Path) -> None:
-    (tmp_path / "gate" / "release").touch()
-
-
-async def add_examples_in(storage: Storage, guild_id: int) -> None:
-    for label in LABELS:
-        for n in range(6):
-            picture = fake_jpeg(f"{guild_id}-{label}-{n}")
-            await storage.examples.add_taught(Scope.of_guild(guild_id), label, picture, 1)
-
-
-def concurrent_manager(
-    storage: Storage, store: ModelStore, python: str, *, instance: str = "host:1", limit: int = 1
-) -> TrainingManager:
-    settings = Settings(model_dir=store.root, training_concurrency=limit)
-    return TrainingManager(storage, store, settings, instance=instance, python=python)
-
-
-@pytest.fixture
-def evaluate_all_right(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training, "evaluate", lambda path, _v, _c: scored(1.0))
-
-
-@pytest.mark.usefixtures("evaluate_all_right")
-async def test_a_second_retrain_of_a_server_in_the_same_process_is_refused(
-    storage: Storage, store: ModelStore, tmp_path: Path
-) -> None:
-    await add_examples(storage)
-    trainer = concurrent_manager(storage, store, gated_trainer(tmp_path))
-    first = asyncio.create_task(trainer.retrain(1, GUILD, progress))
-    await until(lambda: len(started(tmp_path)) == 1, "the first training to start")
-
-    with pytest.raises(TrainingBusyError, match="already running"):
-        await trainer.retrain(2, GUILD, progress)
-
-    release(tmp_path)
-    assert (await first).promoted
-    runs = await storage.runs.latest(GUILD)
-    assert runs is not None and runs.requested_by == 1
-    assert await storage.locks.holders("training:") == set()
-
-
-@pytest.mark.usefixtures("evaluate_all_right")
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-async def test_two_processes_cannot_train_one_server_at_once(
-    store: ModelStore, tmp_path: Path, request: pytest.FixtureRequest, backend: str
-) -> None:
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/shared.db"
-    else:
-        server = request.getfixturevalue("postgres_server")
-        url = server.url(server.create_database())
-    python = gated_trainer(tmp_path)
-    async with Storage.open(url) as one, Storage.open(url) as two:
-        await add_examples(one)
-        first = asyncio.create_task(
-            concurrent_manager(one, store, python, instance="host:1").retrain(1, GUILD, progress)
-        )
-        await until(lambda: len(started(tmp_path)) == 1, "the first training to start")
-
-        with pytest.raises(TrainingBusyError):
-            await concurrent_manager(two, store, python, instance="host:2").retrain(
-                2, GUILD, progress
-            )
-
-        release(tmp_path)
-        assert (await first).promoted
-
-
-@pytest.mark.usefixtures("evaluate_all_right")
-async def test_different_servers_train_at_once_up_to_the_limit(
-    storage: Storage, store: ModelStore, tmp_path: Path
-) -> None:
-    await add_examples_in(storage, GUILD)
-    await add_examples_in(storage, OTHER)
-    trainer = concurrent_manager(storage, store, gated_trainer(tmp_path), limit=2)
-
-    runs = [asyncio.create_task(trainer.retrain(1, g, progress)) for g in (GUILD, OTHER)]
-    await until(lambda: len(started(tmp_path)) == 2, "both trainings to start")
-    release(tmp_path)
-
-    outcomes = await asyncio.gather(*runs)
-    assert all(outcome.version for outcome in outcomes)
-    assert len({outcome.version for outcome in outcomes}) == 2
-
-
-@pytest.mark.usefixtures("evaluate_all_right")
-async def test_beyond_the_limit_a_server_waits_its_turn_and_is_told(
-    storage: Storage, store: ModelStore, tmp_path: Path
-) -> None:
-    await add_examples_in(storage, GUILD)
-    await add_examples_in(storage, OTHER)
-    trainer = concurrent_manager(storage, store, gated_trainer(tmp_path), limit=1)
-    told: list[str] = []
-
-    async def remember(update: object) -> None:
-        told.append(str(update))
-
-    first = asyncio.create_task(trainer.retrain(1, GUILD, progress))
-    await until(lambda: len(started(tmp_path)) == 1, "the first training to start")
-    second = asyncio.create_task(trainer.retrain(1, OTHER, remember))
-    await until(lambda: bool(told), "the second server to be told")
-
-    assert told[0].startswith("Waiting for a training of another server")
-    assert len(started(tmp_path)) == 1
-    with pytest.raises(TrainingBusyError):  # and it holds its server's place meanwhile
-        await trainer.retrain(2, OTHER, progress)
-    release(tmp_path)
-    assert (await first).version and (await second).version
-
-
-async def test_a_run_removes_only_what_runs_that_died_left(
-    storage: Storage, store: ModelStore
-) -> None:
-    live, dead = "a" * 32, "b" * 32
-    store.bundles.mkdir(parents=True)
-    left = [f".candidate-{live}", f".candidate-{dead}", f"..candidate-{dead}.x1y2.tmp"]
-    left += [".candidate-from-an-older-bot", "20200101-old"]
-    for name in left:
-        (store.bundles / name).mkdir()
-    await storage.locks.acquire(lock_name(OTHER), f"other-host:9/{live}", 600)
-    await storage.examples.add_taught(HERE, "nishikino maki", b"one", 1)
-
-    with pytest.raises(
-        TrainingError,
-        match=r"Not enough confirmed data.*\(have (Nishikino Maki|nishikino maki): 1\)",
-    ):
-        await manager(storage, store).retrain(1, GUILD, progress)
-
-    assert sorted(p.name for p in store.bundles.iterdir()) == sorted(
-        [f".candidate-{live}", ".candidate-from-an-older-bot", "20200101-old"]
-    )
 
 
 async def test_export_zip_has_only_the_servers_own_examples(
@@ -455,17 +486,9 @@ async def test_export_zip_has_only_the_servers_own_examples(
         assert archive.namelist() == ["Nishikino_Maki/0.jpg"]
 
 
-@pytest.mark.usefixtures("evaluate_all_right")
-async def test_a_server_without_enough_data_is_told_at_once_while_another_trains(
-    storage: Storage, store: ModelStore, tmp_path: Path
-) -> None:
-    await add_examples_in(storage, GUILD)
-    trainer = concurrent_manager(storage, store, gated_trainer(tmp_path), limit=1)
-    first = asyncio.create_task(trainer.retrain(1, GUILD, progress))
-    await until(lambda: len(started(tmp_path)) == 1, "the first training to start")
+def test_refit_features_round_trip() -> None:
+    from bot.refit import features_from_bytes, features_to_bytes
 
-    with pytest.raises(TrainingError, match="Not enough confirmed data"):
-        await trainer.retrain(1, OTHER, progress)
+    features = np.arange(12, dtype=np.float32).reshape(2, 6)
 
-    release(tmp_path)
-    assert (await first).promoted
+    assert np.array_equal(features_from_bytes(features_to_bytes(features), 6), features)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -162,6 +163,27 @@ def _export(
     return model, check_agreement(model, module, head, np.stack(list(samples.values())))
 
 
+FACES_FILE = "faces.json"
+"""Which face of each picture the model learnt from (``python -m bot install-base`` imports
+those faces as the base's examples)."""
+
+
+def faces_manifest(gathered: list[Gathered], chosen: list[int], root: Path) -> bytes:
+    """``faces.json``: per training picture, its path under ``root``, hash, label, and the
+    index (in the face finder's order) and detector of the face used."""
+    entries = [
+        {
+            "file": item.picture.path.relative_to(root).as_posix(),
+            "sha256": item.digest,
+            "label": item.picture.label,
+            "face": face,
+            "detector": item.faces.detectors[face],
+        }
+        for item, face in zip(gathered, chosen, strict=True)
+    ]
+    return json.dumps(entries, indent=1).encode("utf-8")
+
+
 def train(options: TrainOptions) -> TrainResult:
     """Train, validate, export and write a bundle to ``options.out``; raise TrainingError."""
     timings: dict[str, float] = {}
@@ -262,6 +284,7 @@ def train(options: TrainOptions) -> TrainResult:
     extra = {
         "confusion.png": confusion_png(validation.confusion, label_names),
         "report.md": markdown_report(info).encode("utf-8"),
+        FACES_FILE: faces_manifest(gathered, chosen, options.data),
     }
     progress.report("writing", 0, 1)
     write_bundle(options.out, model, head, backbone_info, info, extra)

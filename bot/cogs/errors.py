@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.checks import NotOwnerError
 from bot.errors import BotError
 from bot.presenters import error_embed
 
@@ -39,6 +40,8 @@ def describe(error: app_commands.AppCommandError) -> str | None:
         return f"You need the {' and '.join(names) or 'right'} permission for that."
     if isinstance(error, app_commands.CommandOnCooldown):  # a CheckFailure too
         return f"Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, NotOwnerError):
+        return "Only the bot's owners can do that."
     if isinstance(error, app_commands.CheckFailure):
         return "You are not allowed to use that command here."
     if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):

@@ -1,9 +1,9 @@
-"""The model a server's answers come from: ``/retrain``, ``/model`` and ``/rollback``."""
+"""The model a server's answers come from: ``/retrain``, ``/model`` and ``/rollback`` (a
+server's managers, for their server only), and ``/base`` (the bot's owners: the base model
+every server without its own model is answered by)."""
 
 from __future__ import annotations
 
-import asyncio
-import io
 import logging
 import time
 from datetime import UTC, datetime
@@ -13,9 +13,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.checks import is_manager, server
+from bot.cogs.checks import is_manager, is_owner, server
 from bot.errors import BotError, NoModelError, TrainingBusyError
+from bot.model_store import ServingModel
 from bot.presenters import character_name, percent
+from bot.storage.scope import Scope
 from bot.training import TrainingOutcome
 from bot.training_progress import ProgressBoard, Step
 
@@ -26,31 +28,31 @@ log = logging.getLogger(__name__)
 
 PROGRESS_EDIT_SECONDS = 3.0
 RETRAIN_COOLDOWN = 120.0
-"""Seconds between two ``/retrain`` in one server (a training takes a minute or more)."""
+"""Seconds between two ``/retrain`` in one server."""
 MAX_SUMMARY_LINES = 20
 
 
 def training_summary(outcome: TrainingOutcome) -> discord.Embed | None:
-    """Per character, validation pictures the model named right before and after."""
-    rows = outcome.metrics.get("per_character") or {}
-    if not rows:
+    """Per character, the pictures neither model was trained on that each named right."""
+    changes = [*outcome.characters, *outcome.new_characters]
+    if not changes:
         return None
     lines = []
-    for name, row in list(rows.items())[:MAX_SUMMARY_LINES]:
-        before = "new" if row.get("before") is None else f"{row['before']}/{row['of']}"
-        lines.append(f"{character_name(name)}: {before} → {row['after']}/{row['of']}")
-    if len(rows) > MAX_SUMMARY_LINES:
-        lines.append(f"and {len(rows) - MAX_SUMMARY_LINES} more")
-    embed = discord.Embed(
-        title="Validation pictures named right, before → after",
+    for change in changes[:MAX_SUMMARY_LINES]:
+        of = change.pictures
+        before = "new" if change.right_before is None else f"{change.right_before}/{of}"
+        lines.append(f"{character_name(change.name)}: {before} → {change.right_after}/{of}")
+    if len(changes) > MAX_SUMMARY_LINES:
+        lines.append(f"and {len(changes) - MAX_SUMMARY_LINES} more")
+    return discord.Embed(
+        title="Pictures neither model was trained on, named right before → after",
         description="\n".join(lines),
         colour=discord.Colour.green() if outcome.promoted else discord.Colour.orange(),
     )
-    return embed
 
 
 def trained_at(info: dict[str, Any]) -> datetime | None:
-    """When the bundle was made: the ``created_at`` its ``model.json`` holds (ISO 8601)."""
+    """When the model was made: the ``created_at`` it was stored with (ISO 8601)."""
     try:
         created = datetime.fromisoformat(str(info["created_at"]))
     except (KeyError, ValueError):
@@ -58,21 +60,44 @@ def trained_at(info: dict[str, Any]) -> datetime | None:
     return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
+async def model_embed(bot: AnimeBot, model: ServingModel, *, own: bool) -> discord.Embed:
+    """What ``/model`` and ``/base model`` show of a serving model."""
+    info = await bot.storage.model_versions.get(model.scope, model.version)
+    details = info.info if info is not None else {}
+    metrics = info.metrics if info is not None else {}
+    whose = "This server's own model" if own else "The base model"
+    embed = discord.Embed(title=f"{whose} {model.version}", colour=discord.Colour.blurple())
+    names = ", ".join(character_name(label) for label in model.labels)
+    embed.add_field(
+        name=f"{len(model.labels)} characters",
+        value=names if len(names) <= 1000 else names[:1000] + "…",
+        inline=False,
+    )
+    if info is not None:
+        embed.add_field(name="Training pictures", value=str(info.training_size))
+    if isinstance(metrics.get("top1"), int | float):
+        embed.add_field(name="Cross-validated top-1", value=percent(metrics["top1"]))
+    if created := trained_at(details):
+        stamp = int(created.timestamp())
+        embed.add_field(name="Trained", value=f"<t:{stamp}:f> (<t:{stamp}:R>)")
+    return embed
+
+
 class Models(commands.Cog):
-    """Training, inspecting and rolling back the serving model."""
+    """Training, inspecting and rolling back the model of one server."""
 
     def __init__(self, bot: AnimeBot) -> None:
         self.bot = bot
 
-    async def _refresh_model(self) -> None:
-        await asyncio.to_thread(self.bot.recognition.refresh)
-
-    @app_commands.command(name="retrain", description="Train a new model on all confirmed data")
+    @app_commands.command(
+        name="retrain", description="Train this server's own model on its confirmed pictures"
+    )
     @app_commands.checks.cooldown(1, RETRAIN_COOLDOWN, key=lambda i: i.guild_id)
     @is_manager()
     async def retrain(self, interaction: discord.Interaction) -> None:
-        """Run the trainer, showing its stages in one private message, and hot-swap the
-        result; the summary says what changed per character."""
+        """Refit this server's model, showing its stages in one private message; it answers
+        in this server only, and only if it is not worse than the model answering now. The
+        summary says what changed per character."""
         await interaction.response.defer(thinking=True, ephemeral=True)
         board = ProgressBoard()
         board.note("Preparing the training data…")
@@ -116,54 +141,81 @@ class Models(commands.Cog):
             return
         summary = training_summary(outcome)
         if outcome.promoted:
-            await self._refresh_model()
             await finish(f"✅ {outcome.message}", summary)
         else:
             await finish(f"Kept the current model: {outcome.message}.", summary)
 
-    @app_commands.command(name="model", description="Show the model that is serving")
+    @app_commands.command(name="model", description="Show the model that answers in this server")
     @is_manager()
     async def model(self, interaction: discord.Interaction) -> None:
-        """Version, characters, training size and validation metrics, with the confusion matrix."""
-        bundle = self.bot.recognition.bundle
-        if bundle is None:
+        """The model answering here: this server's own, or the base model."""
+        guild_id = server(interaction)
+        model = await self.bot.models.serving(guild_id)
+        if model is None:
             raise NoModelError()
-        info = bundle.info
-        metrics = info.get("metrics", {})
-        training = info.get("training", {})
-        embed = discord.Embed(title=f"Model {bundle.version}", colour=discord.Colour.blurple())
-        names = ", ".join(bundle.labels)
-        embed.add_field(
-            name=f"{len(bundle.labels)} characters",
-            value=names if len(names) <= 1000 else names[:1000] + "…",
-            inline=False,
-        )
-        embed.add_field(name="Training pictures", value=str(training.get("pictures", "?")))
-        if isinstance(metrics.get("top1"), int | float):
-            embed.add_field(name="Cross-validated top-1", value=percent(metrics["top1"]))
-        if created := trained_at(info):
-            stamp = int(created.timestamp())
-            embed.add_field(name="Trained", value=f"<t:{stamp}:f> (<t:{stamp}:R>)")
-        confusion = bundle.path / "confusion.png"
-        if confusion.is_file():
-            data = await asyncio.to_thread(confusion.read_bytes)
-            embed.set_image(url="attachment://confusion.png")
-            await interaction.response.send_message(
-                embed=embed, file=discord.File(io.BytesIO(data), "confusion.png"), ephemeral=True
-            )
-        else:
-            await interaction.response.send_message(embed=embed, ephemeral=True)
+        embed = await model_embed(self.bot, model, own=model.scope == Scope.of_guild(guild_id))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    @app_commands.command(name="rollback", description="Serve the previous model again")
+    @app_commands.command(
+        name="rollback", description="Answer with this server's previous model again"
+    )
+    @app_commands.describe(
+        base="Answer with the base model again instead (this server's models are kept)"
+    )
     @is_manager()
-    async def rollback(self, interaction: discord.Interaction) -> None:
-        """Move the model pointer back to the previously promoted bundle."""
+    async def rollback(self, interaction: discord.Interaction, base: bool = False) -> None:
+        """This server's previous model answers here again (or the base model, with ``base``)."""
         await interaction.response.defer(thinking=True, ephemeral=True)
-        version = await self.bot.training.rollback()
-        await self._refresh_model()
-        await interaction.followup.send(f"Model {version} is serving again.", ephemeral=True)
+        version = await self.bot.training.rollback(server(interaction), to_base=base)
+        text = (
+            "The base model answers in this server again."
+            if version is None
+            else f"Model {version} answers in this server again."
+        )
+        await interaction.followup.send(text, ephemeral=True)
+
+
+@is_owner()
+class Base(
+    commands.GroupCog,
+    group_name="base",
+    group_description="The base model every server starts with (the bot's owners only)",
+):
+    """The base model every server without its own model is answered by."""
+
+    def __init__(self, bot: AnimeBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(
+        name="model", description="Show the base model and how many servers have their own"
+    )
+    async def model(self, interaction: discord.Interaction) -> None:
+        """The base model, and how many servers are answered by a model of their own."""
+        model = await self.bot.models.base_model()
+        if model is None:
+            raise NoModelError()
+        embed = await model_embed(self.bot, model, own=False)
+        own = await self.bot.storage.model_versions.scopes_with_own_model()
+        embed.add_field(name="Servers with their own model", value=str(own))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="rollback", description="Serve the previous base model again")
+    async def rollback(self, interaction: discord.Interaction) -> None:
+        """The previously installed base model serves again (every server without its own)."""
+        previous = await self.bot.storage.model_versions.previous(Scope.BASE)
+        if previous is None:
+            await interaction.response.send_message(
+                "There is no earlier base model to go back to.", ephemeral=True
+            )
+            return
+        await self.bot.models.promote(Scope.BASE, previous.version)
+        await interaction.response.send_message(
+            f"Base model {previous.version} serves again.", ephemeral=True
+        )
 
 
 async def setup(bot: AnimeBot) -> None:
-    """Register the cog."""
+    """Register the cogs."""
     await bot.add_cog(Models(bot))
+    await bot.add_cog(Base(bot))

@@ -89,7 +89,6 @@ class Recognize(commands.Cog):
         self._settings: dict[int, tuple[float, GuildConfig]] = {}
         self._reading: dict[int, asyncio.Task[GuildConfig | None]] = {}
         self._names: dict[int, tuple[float, dict[str, str]]] = {}
-        self._owners: dict[str, int | None] = {}
         self.typing = TypingIndicator()
 
     async def cog_load(self) -> None:
@@ -151,12 +150,13 @@ class Recognize(commands.Cog):
         self._settings.pop(guild_id, None)
         self._reading.pop(guild_id, None)  # a read under way may have seen the old ones
 
-    async def answer(self, url: str) -> Answer:
-        """Download and recognise one picture (errors are BotErrors with a user message)."""
+    async def answer(self, url: str, guild_id: int | None) -> Answer:
+        """Download and recognise one picture with server ``guild_id``'s model (errors are
+        BotErrors with a user message)."""
         started = time.perf_counter()
         async with self.bot.recognition.reserve() as place:
             download = await self.bot.fetcher.fetch(url)
-            answer = await place.recognize(download.data)
+            answer = await place.recognize(download.data, guild_id)
         self.bot.metrics.observe(time.perf_counter() - started)
         return answer
 
@@ -233,9 +233,9 @@ class Recognize(commands.Cog):
         return payload
 
     async def menu_names(self, guild_id: int) -> dict[str, str]:
-        """The characters this server's correction menus may offer, key → display name: its
-        own, and the serving model's labels unless another server's ``/retrain`` made that
-        model (one model serves every server until each has its own).
+        """The characters this server's correction menus may offer, key → display name: the
+        labels of the model answering here (its own, or the base model), under the names
+        this server or the base gave them, and this server's own characters.
 
         Read at most every ``SETTINGS_TTL`` seconds (at once after this process taught);
         while the database is down, the last names read (or none).
@@ -244,27 +244,23 @@ class Recognize(commands.Cog):
         if cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL:
             return cached[1]
         try:
-            characters = await self.bot.storage.characters.listing(Scope.of_guild(guild_id))
-            bundle = self.bot.recognition.bundle
-            model_labels: list[str] = []
-            if bundle is not None:
-                owner = await self._model_owner(bundle.version)
-                if owner is None or owner == guild_id:
-                    model_labels = list(bundle.labels)
-        except StorageError as exc:
+            characters = [
+                *await self.bot.storage.characters.listing(Scope.BASE),
+                *await self.bot.storage.characters.listing(Scope.of_guild(guild_id)),
+            ]
+            model = await self.bot.models.serving(guild_id)
+        except BotError as exc:
             log.warning("character names of server %s unavailable (%s)", guild_id, exc)
             return cached[1] if cached else {}
-        names = {character.key: character.name for character in characters}
-        for label in model_labels:
-            names.setdefault(normalise_name(label), label)
+        shown = {character.key: character.name for character in characters}
+        names = {
+            character.key: character.name for character in characters if not character.scope.is_base
+        }
+        for label in model.labels if model is not None else ():
+            key = normalise_name(label)
+            names.setdefault(key, shown.get(key, label))
         self._names[guild_id] = (time.monotonic(), names)
         return names
-
-    async def _model_owner(self, version: str) -> int | None:
-        """The server whose ``/retrain`` produced model ``version`` (versions never change)."""
-        if version not in self._owners:
-            self._owners[version] = await self.bot.storage.runs.trained_by(version)
-        return self._owners[version]
 
     @commands.Cog.listener()
     async def on_guild_characters_changed(self, guild_id: int) -> None:
@@ -313,10 +309,19 @@ class Recognize(commands.Cog):
             )
             return None
 
+    async def has_model(self, guild_id: int | None) -> bool:
+        """Whether a model answers in the server (its own or the base model); when that
+        cannot be read now, the answer itself will say what is wrong."""
+        try:
+            return await self.bot.models.serving(guild_id) is not None
+        except BotError as exc:
+            log.warning("the model of server %s cannot be read: %s", guild_id, exc)
+            return True
+
     async def watches(self, message: discord.Message) -> bool:
         """Whether the bot answers pictures in this channel unasked: it has a model, and the
         server's settings name the channel (or every channel)."""
-        if self.bot.recognition.bundle is None:
+        if not await self.has_model(message.guild.id if message.guild else None):
             return False  # the welcome cog tells the server's owner how to start
         if message.guild is None:
             return True
@@ -344,10 +349,11 @@ class Recognize(commands.Cog):
         channel_id = message.channel.id
         async with self.typing.working(message.channel, channel_id):
             try:
-                answer = await self.answer(url)
+                guild_id = message.guild.id if message.guild else None
+                answer = await self.answer(url, guild_id)
                 payload = await self.reply_payload(
                     answer,
-                    guild_id=message.guild.id if message.guild else None,
+                    guild_id=guild_id,
                     channel_id=channel_id,
                     message_id=message.id,
                     author_id=message.author.id,
@@ -452,7 +458,7 @@ class Recognize(commands.Cog):
             await self._private_error(interaction, texts(RESTARTING))
             return
         try:
-            answer = await self.answer(await picture())
+            answer = await self.answer(await picture(), interaction.guild_id)
             payload = await self.reply_payload(
                 answer,
                 guild_id=interaction.guild_id,

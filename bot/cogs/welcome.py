@@ -10,7 +10,7 @@ import discord
 from discord.ext import commands
 
 from bot.cogs.recognize import picture_urls
-from bot.errors import StorageError
+from bot.errors import BotError
 from bot.i18n import Texts
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class Welcome(commands.Cog):
             return
         try:
             config = await self.bot.storage.guilds.get(guild.id)
-            no_model = self.bot.recognition.bundle is None
+            no_model = await self.bot.models.serving(guild.id) is None
             no_channel = not (config.watch_all or config.watched_channels)
             if (no_model or no_channel) and await self.bot.storage.guilds.welcome_once(guild.id):
                 texts = self.bot.catalog.texts(guild.preferred_locale)
@@ -68,7 +68,7 @@ class Welcome(commands.Cog):
                     guild.name, no_model=no_model, no_channel=no_channel, texts=texts
                 )
                 await self._tell_owner(guild, text)
-        except StorageError as exc:
+        except BotError as exc:
             log.warning("could not check whether server %s was welcomed: %s", guild.id, exc)
             return
         self._settled.add(guild.id)

@@ -41,12 +41,22 @@ async def find_character(session: AsyncSession, scope: Scope, name: str) -> Char
     return None if row is None else CharacterInfo(row.id, scope, row.key, row.name)
 
 
+async def find_visible(session: AsyncSession, scope: Scope, name: str) -> CharacterInfo | None:
+    """The character ``name`` names as seen from ``scope``: the scope's own, else (for a
+    server) the base's, which every server sees; None if neither has one."""
+    found = await find_character(session, scope, name)
+    if found is None and not scope.is_base:
+        found = await find_character(session, Scope.BASE, name)
+    return found
+
+
 async def character_for(
     session: AsyncSession, scope: Scope, name: str, created_by: int | None = None
 ) -> CharacterInfo:
-    """The character of ``scope`` that ``name`` (or an alias) names, created if it is new,
-    with ``name`` as its display name."""
-    found = await find_character(session, scope, name)
+    """The character that ``name`` (or an alias) names as seen from ``scope`` (a server's
+    example may name a base character: it corrects the base model for that server), created
+    in ``scope`` if it is new, with ``name`` as its display name."""
+    found = await find_visible(session, scope, name)
     if found is not None:
         return found
     shown = display_name(name)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from bot.storage._sql import WRITE_OPTION, Sessions
+from bot.storage.backbones import BackboneRepo
 from bot.storage.characters import CharacterRepo
 from bot.storage.examples import TrainingExampleRepo
 from bot.storage.guilds import GuildSettingsRepo
@@ -136,6 +137,7 @@ class Storage:
         self.examples = TrainingExampleRepo(sessions)
         self.users = UserDataRepo(sessions)
         self.model_versions = ModelVersionRepo(sessions)
+        self.backbones = BackboneRepo(sessions)
         self.runs = TrainingRunRepo(sessions)
         self.locks = LockRepo(sessions)
         self.stats = StatsRepo(sessions)

@@ -6,18 +6,42 @@ of its own picture's server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Executable, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import StorageError
-from bot.storage._sql import Sessions, reading, writing
+from bot.storage._sql import Sessions, insert, reading, writing
 from bot.storage.characters import CharacterInfo, character_for
-from bot.storage.schema import Character, ExampleSource, Face, Image, TrainingExample
+from bot.storage.schema import (
+    Character,
+    ExampleEmbedding,
+    ExampleSource,
+    Face,
+    Image,
+    TrainingExample,
+)
 from bot.storage.scope import Scope
 
 NOT_IN_A_SERVER = "A picture answered outside a server cannot become training data."
+READ_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ExampleRef:
+    """A training example without its picture: what a head refit needs to know of it.
+
+    ``key`` is its character's matching key (the label a head learns); ``group`` keeps
+    copies of one picture together in cross-validation (the picture's hash when known).
+    """
+
+    id: int
+    scope: Scope
+    key: str
+    name: str
+    group: str
 
 
 async def accepted_key(session: AsyncSession, face_id: int) -> str | None:
@@ -94,6 +118,121 @@ class TrainingExampleRepo:
             session.add(example)
             await session.flush()
             return example.id
+
+    async def add_imported(
+        self, character: str, crop_image: bytes, *, picture_sha256: str, origin: str
+    ) -> int | None:
+        """Store a face of the base model's training pictures in the base scope; None when
+        that picture was imported before (an import is done once)."""
+        async with writing(self._sessions) as session:
+            known = await session.scalar(
+                select(TrainingExample.id).where(
+                    TrainingExample.scope_id == Scope.BASE.id,
+                    TrainingExample.picture_sha256 == picture_sha256,
+                )
+            )
+            if known is not None:
+                return None
+            named = await character_for(session, Scope.BASE, character)
+            example = TrainingExample(
+                character_id=named.id,
+                crop_image=crop_image,
+                source=ExampleSource.IMPORT,
+                scope_id=Scope.BASE.id,
+                picture_sha256=picture_sha256,
+                origin=origin,
+            )
+            session.add(example)
+            await session.flush()
+            return example.id
+
+    async def training_refs(self, scope: Scope) -> list[ExampleRef]:
+        """The examples a model of ``scope`` learns from, oldest first: the base's, and for a
+        server its own too (its own characters and its corrections of base characters)."""
+        scopes = {Scope.BASE.id, scope.id}
+        async with reading(self._sessions) as session:
+            rows = await session.execute(
+                select(
+                    TrainingExample.id,
+                    TrainingExample.scope_id,
+                    TrainingExample.picture_sha256,
+                    Character.key,
+                    Character.name,
+                )
+                .join(Character, TrainingExample.character_id == Character.id)
+                .where(TrainingExample.scope_id.in_(scopes))
+                .order_by(TrainingExample.id)
+            )
+            return [
+                ExampleRef(
+                    row.id,
+                    Scope(row.scope_id),
+                    row.key,
+                    row.name,
+                    row.picture_sha256 or str(row.id),
+                )
+                for row in rows
+            ]
+
+    async def crops(self, ids: Iterable[int]) -> dict[int, bytes]:
+        """The stored face crops of examples ``ids`` (those that still exist)."""
+        return await self._by_id(
+            ids,
+            lambda batch: select(TrainingExample.id, TrainingExample.crop_image).where(
+                TrainingExample.id.in_(batch)
+            ),
+        )
+
+    async def embeddings(self, backbone_sha256: str, ids: Iterable[int]) -> dict[int, bytes]:
+        """The cached embeddings by backbone ``backbone_sha256`` of examples ``ids``."""
+        return await self._by_id(
+            ids,
+            lambda batch: select(ExampleEmbedding.example_id, ExampleEmbedding.features).where(
+                ExampleEmbedding.backbone_sha256 == backbone_sha256,
+                ExampleEmbedding.example_id.in_(batch),
+            ),
+        )
+
+    async def _by_id(
+        self, ids: Iterable[int], query: Callable[[list[int]], Executable]
+    ) -> dict[int, bytes]:
+        """``{id: bytes}`` from ``query`` over ``ids`` in batches of ``READ_BATCH`` (each in its
+        own short transaction; a long ``IN`` list is refused by some databases)."""
+        wanted = sorted(set(ids))
+        out: dict[int, bytes] = {}
+        for start in range(0, len(wanted), READ_BATCH):
+            async with reading(self._sessions) as session:
+                rows = await session.execute(query(wanted[start : start + READ_BATCH]))
+                out.update({row[0]: row[1] for row in rows})
+        return out
+
+    async def store_embeddings(self, backbone_sha256: str, features: Mapping[int, bytes]) -> None:
+        """Cache embeddings by backbone ``backbone_sha256`` (an example deleted meanwhile, or
+        one cached by another process first, is skipped)."""
+        if not features:
+            return
+        async with writing(self._sessions) as session:
+            alive = set(
+                await session.scalars(
+                    select(TrainingExample.id).where(TrainingExample.id.in_(list(features)))
+                )
+            )
+            values = [
+                {"example_id": i, "backbone_sha256": backbone_sha256, "features": data}
+                for i, data in features.items()
+                if i in alive
+            ]
+            if values:
+                await session.execute(
+                    insert(session, ExampleEmbedding)
+                    .values(values)
+                    .on_conflict_do_nothing(
+                        index_elements=[
+                            ExampleEmbedding.example_id,
+                            ExampleEmbedding.backbone_sha256,
+                        ]
+                    )
+                )
 
     async def iter_dataset(
         self, scope: Scope, batch_size: int = 64

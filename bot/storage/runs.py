@@ -103,14 +103,3 @@ class TrainingRunRepo:
                 .limit(1)
             )
             return None if row is None else TrainingRunInfo.of(row)
-
-    async def trained_by(self, version: str) -> int | None:
-        """The server whose ``/retrain`` produced model ``version``; None for a model that
-        came from elsewhere (the command line, say)."""
-        async with reading(self._sessions) as session:
-            return await session.scalar(
-                select(TrainingRun.guild_id)
-                .where(TrainingRun.candidate_version == version)
-                .order_by(TrainingRun.id)
-                .limit(1)
-            )

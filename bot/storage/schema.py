@@ -18,6 +18,14 @@ same character, unique within the scope too. A training example's ``scope_id`` i
 data it is; its character is in the same scope (phase B may let a server's example name a
 base character, to correct the base model for that server, so this is not a foreign key
 over both columns). Faces and predictions belong to their picture's server.
+
+Models. What a model needs at run time is in the database, so bot processes on different
+machines need only the database: ``backbones`` holds each backbone ``.tflite`` once (by its
+SHA-256), ``model_versions`` each scope's heads (small) naming the backbone they run on.
+At most one version is active per scope; a server without one is answered by the base's.
+Every activation appends to ``serving_changes``, which every process polls cheaply to drop
+what it cached of that scope. ``example_embeddings`` caches each example's embedding per
+backbone, so refitting a head needs no backbone run for examples already seen.
 """
 
 from __future__ import annotations
@@ -113,6 +121,8 @@ class ExampleSource(enum.StrEnum):
     VOTE = "vote"
     TEACH = "teach"
     MODERATOR = "moderator"
+    IMPORT = "import"
+    """Imported by the operator with the base model's training pictures."""
 
 
 class RunStatus(enum.StrEnum):
@@ -291,15 +301,53 @@ class TrainingExample(Base):
     contributor_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     scope_id: Mapped[int] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = _created_at()
+    # Where an imported example came from: the picture's hash and its path in the folder.
+    picture_sha256: Mapped[str | None] = mapped_column(String(64))
+    origin: Mapped[str | None] = mapped_column(String(500))
+
+
+class Backbone(Base):
+    """A backbone ``.tflite`` (one crop view in, pooled features out), stored once."""
+
+    __tablename__ = "backbones"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    info: Mapped[dict[str, Any]] = mapped_column(JSON)
+    model: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ExampleEmbedding(Base):
+    """A training example's embedding (``2×D`` float32: as seen, mirrored) by one backbone."""
+
+    __tablename__ = "example_embeddings"
+
+    example_id: Mapped[int] = mapped_column(
+        ForeignKey("training_examples.id", ondelete="CASCADE"), primary_key=True
+    )
+    backbone_sha256: Mapped[str] = mapped_column(
+        ForeignKey("backbones.sha256", ondelete="CASCADE"), primary_key=True
+    )
+    features: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ModelVersion(Base):
-    """A model bundle that was trained and checked; at most one is active."""
+    """A model of one scope: its head, the backbone it runs on, and what it was trained on.
+
+    Versions registered before models lived in the database have no head (only the
+    ``path`` of their bundle on disk) and cannot serve until installed again.
+    """
 
     __tablename__ = "model_versions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[str] = mapped_column(String(VERSION_LENGTH), unique=True)
-    path: Mapped[str] = mapped_column(String(500))
+    scope_id: Mapped[int] = mapped_column(BigInteger, index=True, default=0)
+    path: Mapped[str | None] = mapped_column(String(500))
+    backbone_sha256: Mapped[str | None] = mapped_column(ForeignKey("backbones.sha256"))
+    head: Mapped[bytes | None] = mapped_column(LargeBinary)
+    example_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = _created_at()
     labels: Mapped[list[str]] = mapped_column(JSON)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -308,15 +356,26 @@ class ModelVersion(Base):
     promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-# A partial unique index: any number of inactive versions, but only one active.
-_is_active = ModelVersion.__table__.c.is_active
+# A partial unique index: any number of inactive versions, but one active per scope.
+_versions = ModelVersion.__table__.c
 Index(
-    "uq_model_versions_one_active",
-    _is_active,
+    "uq_model_versions_one_active_per_scope",
+    _versions.scope_id,
     unique=True,
-    sqlite_where=_is_active,
-    postgresql_where=_is_active,
+    sqlite_where=_versions.is_active,
+    postgresql_where=_versions.is_active,
 )
+
+
+class ServingChange(Base):
+    """One change of a scope's serving model; processes poll the highest id to follow them."""
+
+    __tablename__ = "serving_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope_id: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[str | None] = mapped_column(String(VERSION_LENGTH))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class TrainingRun(Base):

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import StorageError
 from bot.names import display_name, normalise_name
 from bot.storage._sql import Sessions, reading, rowcount, writing
-from bot.storage.characters import find_character
+from bot.storage.characters import find_visible
 from bot.storage.examples import accept_face, accepted_key
 from bot.storage.guilds import votes_needed
 from bot.storage.images import TopPrediction, top_prediction
@@ -162,7 +162,7 @@ async def counted_votes(
 
 async def _shown_name(session: AsyncSession, guild_id: int, label: str) -> str:
     """The display name of ``label`` in the server: its character's, or the label's own."""
-    character = await find_character(session, Scope.of_guild(guild_id), label)
+    character = await find_visible(session, Scope.of_guild(guild_id), label)
     return character.name if character is not None else display_name(label)
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from bot.vision.bundle import ModelBundle
-from bot.vision.classifier import FaceClassifier, Prediction
-from bot.vision.crop import crop_views
+from bot.vision.classifier import FaceClassifier, Prediction, predict
+from bot.vision.crop import CropSettings, crop_views
 from bot.vision.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, decode_image
+from bot.vision.embedder import FaceEmbedder
 from bot.vision.faces import FaceFinder, default_face_finder
 from bot.vision.geometry import Box
+from bot.vision.head import Head
 
 UNDETECTED = frozenset({"none", "fallback"})
 """Detector names of a box that stands in for a face no detector found."""
@@ -94,14 +96,40 @@ class Recognizer:
 
     def recognize(self, decoded: DecodedImage, started: float | None = None) -> Recognition:
         """Recognise the faces of an already decoded picture."""
-        started = time.perf_counter() if started is None else started
-        image = decoded.pixels
-        width, height = decoded.original_size
-        results = []
-        for face in self.finder.find(image)[: self.max_faces]:
-            views = crop_views(image, face.box, self.bundle.crop)
-            prediction = self.classifier.classify(views)
-            box = face.box.scaled(1.0 / decoded.scale).clipped(width, height)
-            results.append(FaceResult(box, face.detector, prediction, views))
-        elapsed = time.perf_counter() - started
-        return Recognition(tuple(results), width, height, elapsed, self.bundle.version)
+        model = HeadOnBackbone(
+            self.bundle.version, self.classifier.embedder, self.bundle.head, self.bundle.crop
+        )
+        return recognize_faces(decoded, self.finder, model, started, max_faces=self.max_faces)
+
+
+@dataclass(frozen=True)
+class HeadOnBackbone:
+    """A model at serving time: a head over the embeddings of a running backbone (many
+    heads may share one ``embedder``; the embedder is not thread-safe)."""
+
+    version: str
+    embedder: FaceEmbedder
+    head: Head
+    crop: CropSettings
+
+
+def recognize_faces(
+    decoded: DecodedImage,
+    finder: FaceFinder,
+    model: HeadOnBackbone,
+    started: float | None = None,
+    *,
+    max_faces: int = 10,
+) -> Recognition:
+    """Find, crop, embed and name the faces of a decoded picture."""
+    started = time.perf_counter() if started is None else started
+    image = decoded.pixels
+    width, height = decoded.original_size
+    results = []
+    for face in finder.find(image)[:max_faces]:
+        views = crop_views(image, face.box, model.crop)
+        prediction = predict(model.head, model.embedder.embed(views))
+        box = face.box.scaled(1.0 / decoded.scale).clipped(width, height)
+        results.append(FaceResult(box, face.detector, prediction, views))
+    elapsed = time.perf_counter() - started
+    return Recognition(tuple(results), width, height, elapsed, model.version)

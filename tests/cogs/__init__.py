@@ -15,7 +15,7 @@ from bot.app import AnimeBot
 from bot.config import Settings
 from bot.fetch import ImageFetcher
 from bot.health import Metrics
-from bot.models import ModelStore
+from bot.model_store import ModelStore
 from bot.service import RecognitionService
 from bot.storage.db import Storage
 from bot.training import TrainingManager
@@ -26,11 +26,11 @@ OLD_ACCOUNT = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def fake_bot(storage: Storage, model_dir: Path) -> AnimeBot:
-    """An ``AnimeBot`` spec'd from the real class, with a real storage and model directory."""
+    """An ``AnimeBot`` spec'd from the real class, with a real storage and model store."""
     bot = create_autospec(AnimeBot, instance=True)
     bot.storage = storage
     bot.settings = Settings(model_dir=model_dir, database_url="sqlite://")
-    bot.models = ModelStore(model_dir)
+    bot.models = ModelStore(storage, model_dir)
     bot.metrics = Metrics()
     bot.training = TrainingManager(storage, bot.models, bot.settings, instance="test:1")
     bot.voting = Voting(storage)

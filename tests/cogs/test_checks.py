@@ -16,7 +16,14 @@ from bot.cogs import checks, dataset, models, people, review, settings
 from bot.storage.db import Storage
 from tests.cogs import fake_bot, fake_interaction
 
-COGS = (models.Models, settings.Settings, review.Review, dataset.Dataset, people.People)
+COGS = (
+    models.Models,
+    models.Base,
+    settings.Settings,
+    review.Review,
+    dataset.Dataset,
+    people.People,
+)
 MANAGER = [
     "retrain",
     "model",
@@ -33,6 +40,7 @@ MANAGER = [
 ]
 MODERATOR = ["teach", "contributions", "purge", "review list", "review accept", "review dismiss"]
 FOR_EVERYONE = ["forgetme"]
+OWNER = ["base model", "base rollback"]
 
 
 @pytest.fixture
@@ -66,7 +74,7 @@ def defaults_of(command: app_commands.Command) -> discord.Permissions | None:
 
 
 def test_every_command_has_a_level(every_command: dict[str, app_commands.Command]) -> None:
-    assert set(every_command) == {*MANAGER, *MODERATOR, *FOR_EVERYONE}
+    assert set(every_command) == {*MANAGER, *MODERATOR, *FOR_EVERYONE, *OWNER}
 
 
 LEVELS = [(n, "manage_guild") for n in MANAGER] + [(n, "manage_messages") for n in MODERATOR]
@@ -105,6 +113,42 @@ def test_server_commands_are_hidden_from_members_too(
 
     assert defaults is not None
     assert defaults == discord.Permissions(**{permission: True})
+
+
+@pytest.mark.parametrize("name", OWNER)
+async def test_owner_commands_are_refused_to_a_servers_administrators(
+    bot: AnimeBot, every_command: dict[str, app_commands.Command], name: str
+) -> None:
+    bot.is_owner.return_value = False  # type: ignore[attr-defined]
+    admin = fake_interaction(permissions=discord.Permissions(administrator=True))
+    admin.client = bot
+
+    with pytest.raises(checks.NotOwnerError):
+        await run_checks(every_command[name], admin)
+    assert defaults_of(every_command[name]) == checks.OWNER_DEFAULT
+
+
+@pytest.mark.parametrize("name", OWNER)
+async def test_owner_commands_are_open_to_owner_ids_anywhere(
+    bot: AnimeBot, every_command: dict[str, app_commands.Command], name: str
+) -> None:
+    bot.is_owner.return_value = False  # type: ignore[attr-defined]
+    bot.settings = bot.settings.model_copy(update={"owner_ids": (42,)})
+    owner = fake_interaction(user_id=42, guild_id=None)
+    owner.client = bot
+
+    await run_checks(every_command[name], owner)
+
+
+async def test_owner_commands_are_open_to_the_applications_owners(
+    bot: AnimeBot, every_command: dict[str, app_commands.Command]
+) -> None:
+    bot.is_owner.return_value = True  # type: ignore[attr-defined]
+    owner = fake_interaction(user_id=7)
+    owner.client = bot
+
+    await run_checks(every_command["base model"], owner)
+    bot.is_owner.assert_awaited_once_with(owner.user)  # type: ignore[attr-defined]
 
 
 async def test_forgetme_is_open_to_everyone_and_in_dms(

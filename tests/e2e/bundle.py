@@ -1,22 +1,25 @@
 """A tiny real model bundle for the end-to-end tests, trained once on drawn faces.
 
 The trainer runs in a subprocess, so TensorFlow never enters the test process; the
-bundle is then copied into each test's model directory and promoted there.
+bundle is then installed as the base model in each test's database, as
+``python -m bot install-base`` does.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from bot.models import ModelStore
+from bot.install import install_base
+from bot.model_store import ModelStore
+from bot.storage.db import Storage
 from bot.teaching import teachable_faces
+from bot.vision.cascade import bundled_cascade
 from tests.pictures import CHARACTERS, Character, character_picture, encode, write_dataset
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -26,10 +29,8 @@ E2E_CHARACTERS = CHARACTERS[:3]
 
 
 def train_bundle(root: Path, characters: tuple[Character, ...] = E2E_CHARACTERS) -> Path:
-    """Draw a small dataset under ``root`` and train a bundle from it; returns the bundle dir.
-
-    The directory is named after the bundle's version, as :class:`ModelStore` expects.
-    """
+    """Draw a small dataset under ``root/data`` and train a bundle from it; returns the
+    bundle directory (named after its version; :func:`bundle_data` finds its pictures)."""
     data = write_dataset(root / "data", PICTURES_PER_CHARACTER, characters=characters)
     out = root / "bundles" / "training"
     command = [
@@ -55,13 +56,21 @@ def train_bundle(root: Path, characters: tuple[Character, ...] = E2E_CHARACTERS)
     return out.rename(out.parent / version)
 
 
-def install_bundle(bundle: Path, model_dir: Path, *, promote: bool = True) -> str:
-    """Copy ``bundle`` into ``model_dir/bundles/`` (and make it the serving one); its version."""
-    store = ModelStore(model_dir)
-    shutil.copytree(bundle, store.bundle_path(bundle.name))
-    if promote:
-        store.promote(bundle.name)
-    return bundle.name
+def bundle_data(bundle: Path) -> Path:
+    """The pictures :func:`train_bundle` trained ``bundle`` on."""
+    return bundle.parent.parent / "data"
+
+
+async def install_base_model(
+    bundle: Path, database_url: str, model_dir: Path, *, with_data: bool = False
+) -> str:
+    """Install ``bundle`` as the base model in the database at ``database_url`` (importing
+    its pictures with ``with_data``), as ``python -m bot install-base`` does; its version."""
+    async with Storage.open(database_url) as storage:
+        store = ModelStore(storage, model_dir)
+        data = bundle_data(bundle) if with_data else None
+        installed = await install_base(storage, store, bundle, data, cascade_path=bundled_cascade())
+        return installed.version
 
 
 def face_png(character: Character = E2E_CHARACTERS[0], seed: int = 1234) -> bytes:

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from bot.app import AnimeBot, build_bot
 from bot.config import Settings
 from bot.fetch import FetchPolicy
-from bot.models import ModelStore
+from bot.model_store import ModelStore
 from bot.service import RecognitionService
 from bot.storage.db import Storage
-from tests.e2e.bundle import install_bundle, train_bundle
+from tests.e2e.bundle import install_base_model, train_bundle
 from tests.fake_discord import FAST_GUILD_READY_TIMEOUT, FakeDiscord, StandardGuild, running_bot
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
@@ -88,7 +88,7 @@ async def launch(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[Lau
                 queue_size=4,
             )
             if bundle is not None:
-                install_bundle(bundle, settings.model_dir)
+                await install_base_model(bundle, settings.database_url, settings.model_dir)
             anime_bot = await build_bot(
                 settings,
                 stack,

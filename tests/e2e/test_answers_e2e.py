@@ -60,7 +60,8 @@ async def test_an_answer_shows_no_internals(
     assert reply.embeds[0]["footer"]["text"] == "Wrong? Choose the right name below."
     for word in INTERNALS:
         assert word not in reply.text, reply.text
-    assert running.recognition.model_version not in reply.text
+    assert running.bot.base_version is not None
+    assert running.bot.base_version not in reply.text
 
 
 async def test_several_faces_get_one_line_each_and_the_numbered_picture(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.e2e.bundle import face_png, install_bundle
+from tests.e2e.bundle import face_png, install_base_model
 from tests.e2e.conftest import RunningAnimeBot
 from tests.e2e.processes import BotProcess, bot_settings, watch_every_channel
 from tests.e2e.test_bot_e2e import assert_answer_names_a_character
@@ -114,8 +114,8 @@ async def test_sigterm_to_the_bot_process_answers_the_picture_in_progress_then_e
     fake_discord: FakeDiscord, world: StandardGuild, trained_bundle: Path, tmp_path: Path
 ) -> None:
     data_dir, model_dir = tmp_path / "data", tmp_path / "models"
-    install_bundle(trained_bundle, model_dir)
     database_url = f"sqlite+aiosqlite:///{data_dir / 'animebot.db'}"
+    await install_base_model(trained_bundle, database_url, model_dir)
     process = BotProcess(
         "bot",
         tmp_path / "home",

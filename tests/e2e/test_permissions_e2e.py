@@ -22,6 +22,7 @@ from tests.fake_discord import FakeChannel, FakeDiscord, FakeMember, StandardGui
 pytestmark = pytest.mark.usefixtures("discord_error_log")
 
 FOR_EVERYONE = frozenset({"identify", "forgetme", "help"})
+FOR_OWNERS = frozenset({"base"})
 MESSAGE = 4  # interaction callback: a message (not a deferral)
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
@@ -32,7 +33,7 @@ def restricted_commands(running: RunningAnimeBot) -> list[app_commands.Command]:
         command
         for command in running.bot.tree.walk_commands()
         if isinstance(command, app_commands.Command)
-        and command.qualified_name.split()[0] not in FOR_EVERYONE
+        and command.qualified_name.split()[0] not in FOR_EVERYONE | FOR_OWNERS
     ]
 
 
@@ -79,8 +80,8 @@ def valid_options(command: app_commands.Command, world: StandardGuild) -> dict[s
 
 
 async def snapshot(running: RunningAnimeBot) -> Snapshot:
-    """Every row of every table, and the serving model."""
-    rows: Snapshot = {"model": [(running.models.current_version(),)]}
+    """Every row of every table (the serving models among them)."""
+    rows: Snapshot = {}
     async with running.storage.engine.connect() as connection:
         for table in Base.metadata.sorted_tables:
             rows[table.name] = [tuple(r) for r in await connection.execute(select(table))]
@@ -138,3 +139,19 @@ async def test_every_restricted_command_refuses_in_a_dm_and_changes_nothing(
 
     for name, (text, _) in seen.items():
         assert "only works in a server" in text, (name, text)
+
+
+async def test_the_owners_commands_refuse_a_servers_admin_and_change_nothing(
+    fake_discord: FakeDiscord, world: StandardGuild, launch: Launch
+) -> None:
+    running = await launch()
+    before = await snapshot(running)
+
+    for name in ("base model", "base rollback"):
+        handle = await fake_discord.send_slash_command(
+            name, {}, user=world.admin, channel=world.channel
+        )
+        refusal = await handle.wait_for_message()
+        assert refusal.ephemeral and "Only the bot's owners can do that." in refusal.text
+
+    assert await snapshot(running) == before

@@ -7,6 +7,7 @@ import pytest
 
 from bot.errors import StorageError
 from bot.storage import Storage
+from bot.storage.scope import Scope
 from tests.storage.helpers import ELSEWHERE, GUILD, HERE, png, record_face
 
 
@@ -73,3 +74,62 @@ async def test_a_picture_from_outside_a_server_never_becomes_an_example(
 async def test_an_empty_dataset(storage: Storage) -> None:
     assert [item async for item in storage.examples.iter_dataset(HERE)] == []
     assert await storage.examples.counts(HERE) == {}
+
+
+async def test_a_picture_of_the_base_is_imported_once(storage: Storage) -> None:
+    first = await storage.examples.add_imported(
+        "Nishikino Maki", png("maki"), picture_sha256="a" * 64, origin="Nishikino_Maki/1.jpg"
+    )
+    again = await storage.examples.add_imported(
+        "Nishikino Maki", png("maki"), picture_sha256="a" * 64, origin="copy/1.jpg"
+    )
+
+    assert first is not None and again is None
+    (ref,) = await storage.examples.training_refs(Scope.BASE)
+    assert (ref.id, ref.scope, ref.key, ref.name, ref.group) == (
+        first,
+        Scope.BASE,
+        "nishikino maki",
+        "Nishikino Maki",
+        "a" * 64,
+    )
+
+
+async def test_a_servers_training_set_is_the_base_and_its_own_only(storage: Storage) -> None:
+    base = await storage.examples.add_imported(
+        "Nishikino Maki", png("maki"), picture_sha256="a" * 64, origin="m/1.jpg"
+    )
+    own = await storage.examples.add_taught(HERE, "Sakurauchi Riko", png("riko"), 9)
+    await storage.examples.add_taught(ELSEWHERE, "Intruder", png("x"), 9)
+
+    refs = await storage.examples.training_refs(HERE)
+
+    assert [(r.id, r.scope, r.key) for r in refs] == [
+        (base, Scope.BASE, "nishikino maki"),
+        (own, HERE, "sakurauchi riko"),
+    ]
+
+
+async def test_a_server_example_may_name_a_base_character(storage: Storage) -> None:
+    await storage.examples.add_imported(
+        "Nishikino Maki", png("maki"), picture_sha256="a" * 64, origin="m/1.jpg"
+    )
+
+    await storage.examples.add_taught(HERE, "nishikino maki", png("correction"), 9)
+
+    refs = await storage.examples.training_refs(HERE)
+    assert {r.key for r in refs} == {"nishikino maki"}
+    assert await storage.characters.names(HERE) == []  # no copy of the base's character
+    assert [r.scope for r in refs] == [Scope.BASE, HERE]
+
+
+async def test_embeddings_are_cached_per_backbone(storage: Storage) -> None:
+    example = await storage.examples.add_taught(HERE, "Maki", png("m"), 9)
+    for sha in ("1" * 64, "2" * 64):
+        await storage.backbones.put(sha, "toy", {}, b"tflite")
+    await storage.examples.store_embeddings("1" * 64, {example: b"one", example + 99: b"gone"})
+    await storage.examples.store_embeddings("1" * 64, {example: b"again"})  # kept: the first
+
+    assert await storage.examples.embeddings("1" * 64, [example]) == {example: b"one"}
+    assert await storage.examples.embeddings("2" * 64, [example]) == {}
+    assert await storage.examples.crops([example, example + 99]) == {example: png("m")}

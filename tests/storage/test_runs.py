@@ -42,11 +42,3 @@ async def test_the_latest_run_is_the_servers_own(storage: Storage) -> None:
 
     assert latest is not None and latest.id == mine
     assert await storage.runs.latest(5) is None
-
-
-async def test_a_model_knows_which_servers_retrain_made_it(storage: Storage) -> None:
-    run_id = await storage.runs.start(guild_id=1, requested_by=2)
-    await storage.runs.finish(run_id, RunStatus.SUCCEEDED, candidate_version="v2")
-
-    assert await storage.runs.trained_by("v2") == 1
-    assert await storage.runs.trained_by("from-the-command-line") is None
