@@ -20,7 +20,7 @@ from discord.ext import commands, tasks
 
 from bot.config import Settings
 from bot.errors import BotError
-from bot.fetch import FetchPolicy, GuardedConnector, ImageFetcher
+from bot.fetch import DISCORD_MEDIA_HOSTS, FetchPolicy, GuardedConnector, ImageFetcher
 from bot.health import LiveState, Metrics, health_app
 from bot.i18n import Catalog, CatalogTranslator
 from bot.model_store import ModelStore
@@ -313,7 +313,7 @@ def stop_on_sigterm(bot: AnimeBot, stack: AsyncExitStack) -> None:
 
 
 def _allowed_hosts(allow_private: bool) -> frozenset[str]:
-    hosts = {"cdn.discordapp.com", "media.discordapp.net"}
+    hosts = set(DISCORD_MEDIA_HOSTS)
     extra = os.environ.get("ANIMEBOT_EXTRA_DOWNLOAD_HOSTS", "")
     hosts.update(h.strip().lower() for h in extra.split(",") if h.strip())
     if allow_private:

@@ -39,6 +39,17 @@ _REQUEST_HEADERS = {hdrs.ACCEPT: "image/*", hdrs.ACCEPT_ENCODING: "identity"}
 PRIVATE_ADDRESS = "that link points to a private or local address"
 
 
+DISCORD_MEDIA_HOSTS = frozenset(
+    {
+        "cdn.discordapp.com",
+        "media.discordapp.net",
+        "images-ext-1.discordapp.net",
+        "images-ext-2.discordapp.net",
+    }
+)
+"""Attachments, and Discord's media proxy (its copies of pictures linked in messages)."""
+
+
 @dataclass(frozen=True)
 class FetchPolicy:
     """Limits for one download; the defaults are the production ones."""
@@ -48,7 +59,7 @@ class FetchPolicy:
     """Seconds for the whole download, redirects included."""
     read_timeout: float = 10.0
     """Seconds without a single byte before the download counts as stalled."""
-    allowed_hosts: frozenset[str] = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
+    allowed_hosts: frozenset[str] = DISCORD_MEDIA_HOSTS
     """Exact hosts; a name also admits its subdomains."""
     allow_private_addresses: bool = False
     """Also allow plain http and local addresses (tests download from 127.0.0.1)."""

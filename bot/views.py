@@ -18,6 +18,7 @@ import discord
 
 from bot.app import bot_of
 from bot.errors import BotError, DatabaseUnavailableError
+from bot.i18n import ENGLISH, Texts
 from bot.names import TYPED_NAME_MAX, normalise_name, typed_name
 from bot.storage.scope import Scope
 from bot.vision.recognizer import FaceResult
@@ -26,6 +27,7 @@ from bot.voting import Voter
 log = logging.getLogger(__name__)
 
 OTHER = "\x00other"
+SOMEONE_ELSE = "someone else…"
 MAX_MENU_LABELS = 24
 MAX_FACES_WITH_CONTROLS = 4  # one menu row each; the fifth row holds the "right" buttons
 GENERIC_FAILURE = "Something went wrong on my side; it has been logged."
@@ -115,7 +117,7 @@ class FixSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"fix:(?P<fa
             discord.ui.Select(
                 custom_id=f"fix:{face_id}",
                 placeholder=placeholder or "Wrong? Who is it?",
-                options=options or [discord.SelectOption(label="someone else…", value=OTHER)],
+                options=options or [discord.SelectOption(label=SOMEONE_ELSE, value=OTHER)],
             )
         )
         self.face_id = face_id
@@ -180,27 +182,40 @@ CORRECTION_CONTROLS = (FixSelect, RightButton)
 
 
 def correction_view(
-    face_ids: Sequence[int], faces: Sequence[FaceResult], names: Mapping[str, str]
+    face_ids: Sequence[int],
+    faces: Sequence[FaceResult],
+    names: Mapping[str, str],
+    *,
+    titles: Sequence[str] | None = None,
+    texts: Texts = ENGLISH,
 ) -> discord.ui.View:
     """The controls under an answer: a menu per face, and a "✓ right" button per face whose
-    answer is one of ``names`` (key → display name: the characters this server may see)."""
+    answer is one of ``names`` (key → display name: the characters this server may see).
+
+    ``titles`` number the faces as the answer does (``1``, ``2``, or ``2.1`` for the first
+    face of a post's second picture); the texts are in the reader's language.
+    """
     view = discord.ui.View(timeout=None)
     shown = list(zip(face_ids, faces, strict=False))[:MAX_FACES_WITH_CONTROLS]
-    for number, (face_id, face) in enumerate(shown, start=1):
+    numbers = list(titles or [str(n) for n in range(1, len(shown) + 1)])
+    for number, (face_id, face) in zip(numbers, shown, strict=False):
         ranked = [score.label for score in face.prediction.scores]
         options = [
             discord.SelectOption(label=name[:100], value=name[:100])
             for name in menu_labels(ranked, names)
         ]
-        options.append(discord.SelectOption(label="someone else…", value=OTHER))
-        view.add_item(FixSelect(face_id, options, f"Face {number}: who is it?"))
+        options.append(discord.SelectOption(label=texts(SOMEONE_ELSE), value=OTHER))
+        placeholder = texts("Face {number}: who is it?", number=number)
+        view.add_item(FixSelect(face_id, options, placeholder))
     confirmable = [
         (number, face_id)
-        for number, (face_id, face) in enumerate(shown, start=1)
+        for number, (face_id, face) in zip(numbers, shown, strict=False)
         if normalise_name(face.prediction.best.label) in names
     ]
     for number, face_id in confirmable:
-        label = "✓ right" if len(shown) == 1 else f"✓ face {number} right"
+        label = (
+            texts("✓ right") if len(shown) == 1 else texts("✓ face {number} right", number=number)
+        )
         view.add_item(RightButton(face_id, label))
     return view
 

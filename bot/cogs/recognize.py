@@ -12,8 +12,8 @@ import io
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -31,6 +31,7 @@ from bot.storage.schema import DEFAULT_LABELS_SHOWN
 from bot.storage.scope import Scope
 from bot.typing_indicator import TypingIndicator
 from bot.views import correction_view
+from bot.vision.recognizer import FaceResult
 
 if TYPE_CHECKING:
     from bot.app import AnimeBot
@@ -40,8 +41,6 @@ log = logging.getLogger(__name__)
 MAX_PICTURES_PER_MESSAGE = 4
 SETTINGS_TTL = 10.0
 IDENTIFY_MENU = "Identify characters"
-FACE_FILE = "face.jpg"
-FACES_FILE = "faces.jpg"
 RESTARTING = "I'm restarting: post the picture again in a minute."
 UNEXPECTED = "Something went wrong on my side while looking at that picture; it has been logged."
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
@@ -64,7 +63,10 @@ def log_answer(answer: Answer) -> None:
 
 
 def picture_urls(message: discord.Message) -> list[str]:
-    """Attachments that look like pictures, then images of embeds (Discord CDN links)."""
+    """Every picture of a message: attachments that look like pictures, then the images of
+    its embeds, by the copy on Discord's media proxy (``proxy_url``, on
+    ``media.discordapp.net`` or ``images-ext-*.discordapp.net``) that Discord made of a
+    linked picture: the link itself points anywhere on the web."""
     urls = []
     for attachment in message.attachments:
         is_image = (attachment.content_type or "").startswith("image/")
@@ -72,10 +74,57 @@ def picture_urls(message: discord.Message) -> list[str]:
             urls.append(attachment.url)
     for embed in message.embeds:
         for media in (embed.image, embed.thumbnail):
-            if media and media.url and media.url not in urls:
-                urls.append(media.url)
+            url = getattr(media, "proxy_url", None) or getattr(media, "url", None)
+            if url and url not in urls:
+                urls.append(url)
                 break
-    return urls[:MAX_PICTURES_PER_MESSAGE]
+    return urls
+
+
+@dataclass
+class AnswerPart:
+    """One picture's share of a reply: its embed, its pictures and its correctable faces."""
+
+    embed: discord.Embed
+    files: list[discord.File] = field(default_factory=list)
+    face_ids: list[int] = field(default_factory=list)
+    faces: list[FaceResult] = field(default_factory=list)
+
+
+def combine(
+    parts: list[AnswerPart], names: Mapping[str, str], texts: Texts, skipped: int = 0
+) -> dict[str, Any]:
+    """One reply covering every picture of a post: an embed each (their number above it
+    when there are several), all their pictures, one set of correction controls."""
+    if len(parts) > 1:
+        for number, part in enumerate(parts, start=1):
+            part.embed.set_author(
+                name=texts("Picture {number} of {count}", number=number, count=len(parts))
+            )
+    payload: dict[str, Any] = {
+        "embeds": [part.embed for part in parts],
+        "files": [file for part in parts for file in part.files],
+    }
+    if skipped:
+        payload["content"] = texts(
+            "I look at the first {limit} pictures of a message; {skipped} more were left out.",
+            limit=MAX_PICTURES_PER_MESSAGE,
+            skipped=skipped,
+        )
+    titles: list[str] = []
+    face_ids: list[int] = []
+    faces: list[FaceResult] = []
+    for number, part in enumerate(parts, start=1):
+        for position, (face_id, face) in enumerate(zip(part.face_ids, part.faces, strict=True)):
+            if len(parts) == 1:
+                titles.append(str(position + 1))
+            else:
+                titles.append(str(number) if len(part.faces) == 1 else f"{number}.{position + 1}")
+            face_ids.append(face_id)
+            faces.append(face)
+    if face_ids:
+        payload["view"] = correction_view(face_ids, faces, names, titles=titles, texts=texts)
+    return payload
 
 
 class Recognize(commands.Cog):
@@ -171,7 +220,34 @@ class Recognize(commands.Cog):
         best_guess: bool = False,
         texts: Texts = ENGLISH,
     ) -> dict[str, Any] | None:
-        """Store the answer and build the reply's embed, pictures and correction controls.
+        """The reply to one picture (see :meth:`answer_part`), or None for no reply."""
+        part = await self.answer_part(
+            answer,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            message_id=message_id,
+            author_id=author_id,
+            best_guess=best_guess,
+            texts=texts,
+        )
+        if part is None:
+            return None
+        names = await self.menu_names(guild_id) if guild_id is not None else {}
+        return combine([part], names, texts)
+
+    async def answer_part(
+        self,
+        answer: Answer,
+        *,
+        guild_id: int | None,
+        channel_id: int,
+        message_id: int,
+        author_id: int,
+        best_guess: bool = False,
+        texts: Texts = ENGLISH,
+        tag: str = "",
+    ) -> AnswerPart | None:
+        """Store the answer and build its embed, pictures and correctable faces.
 
         Only faces a detector found are answered, stored and offered for correction. With
         none, there is no reply (None) unless ``best_guess`` asks for the guess on the
@@ -197,7 +273,7 @@ class Recognize(commands.Cog):
                 texts=texts,
                 names=names,
             )
-            return {"embed": embed}
+            return AnswerPart(embed)
         recognition = replace(recognition, faces=detected)
         recorded = None
         if guild_id is not None:
@@ -209,28 +285,30 @@ class Recognize(commands.Cog):
                 author_id=author_id,
             )
         files = []
+        face_file, faces_file = f"face{tag}.jpg", f"faces{tag}.jpg"
         if len(detected) == 1:
             position = next(i for i, f in enumerate(answer.recognition.faces) if f is detected[0])
             crop = answer.context_pngs[position]
-            files.append(discord.File(io.BytesIO(crop), FACE_FILE))
+            files.append(discord.File(io.BytesIO(crop), face_file))
         embed = answer_embed(
             recognition,
             labels_shown=labels_shown,
             annotated=answer.annotated_jpeg is not None,
             correctable=recorded is not None,
             note=texts(NOT_RECORDED) if guild_id is not None and recorded is None else None,
-            thumbnail=f"attachment://{FACE_FILE}" if files else None,
+            thumbnail=f"attachment://{face_file}" if files else None,
             texts=texts,
             names=names,
         )
         log_answer(answer)
         if answer.annotated_jpeg is not None:
-            files.append(discord.File(io.BytesIO(answer.annotated_jpeg), FACES_FILE))
-            embed.set_image(url=f"attachment://{FACES_FILE}")
-        payload: dict[str, Any] = {"embed": embed, "files": files}
+            files.append(discord.File(io.BytesIO(answer.annotated_jpeg), faces_file))
+            embed.set_image(url=f"attachment://{faces_file}")
+        part = AnswerPart(embed, files)
         if recorded is not None and guild_id is not None:
-            payload["view"] = correction_view(recorded.face_ids, detected, names)
-        return payload
+            part.face_ids = list(recorded.face_ids)
+            part.faces = list(detected)
+        return part
 
     async def menu_names(self, guild_id: int) -> dict[str, str]:
         """The characters this server's correction menus may offer, key → display name: the
@@ -342,36 +420,44 @@ class Recognize(commands.Cog):
             if not self.bot.accepting:
                 await self._reply(message, {"embed": error_embed(RESTARTING)})
                 return
-            for url in urls:
-                await self._answer_post(message, url)
+            await self._answer_post(message, urls)
 
-    async def _answer_post(self, message: discord.Message, url: str) -> None:
+    async def _answer_post(self, message: discord.Message, urls: list[str]) -> None:
+        """One reply for the first ``MAX_PICTURES_PER_MESSAGE`` pictures of a post (saying
+        if more were left out); pictures without an anime face get no part of it."""
         channel_id = message.channel.id
+        guild_id = message.guild.id if message.guild else None
+        texts = self.bot.catalog.texts(message.guild.preferred_locale if message.guild else None)
+        looked_at = urls[:MAX_PICTURES_PER_MESSAGE]
+        parts: list[AnswerPart] = []
         async with self.typing.working(message.channel, channel_id):
-            try:
-                guild_id = message.guild.id if message.guild else None
-                answer = await self.answer(url, guild_id)
-                payload = await self.reply_payload(
-                    answer,
-                    guild_id=guild_id,
-                    channel_id=channel_id,
-                    message_id=message.id,
-                    author_id=message.author.id,
-                    texts=self.bot.catalog.texts(
-                        message.guild.preferred_locale if message.guild else None
-                    ),
-                )
-            except BotError as exc:
-                self._count_failure(exc)
-                payload = {"embed": error_embed(exc.user_message)}
-            except Exception:
-                log.exception("answering a picture failed")
-                self.bot.metrics.count_failed()
-                payload = {"embed": error_embed(UNEXPECTED)}
-        if payload is None:
-            log.info("no anime face in a picture of message %s: no reply", message.id)
-        else:
-            await self._reply(message, payload)
+            for number, url in enumerate(looked_at, start=1):
+                try:
+                    answer = await self.answer(url, guild_id)
+                    part = await self.answer_part(
+                        answer,
+                        guild_id=guild_id,
+                        channel_id=channel_id,
+                        message_id=message.id,
+                        author_id=message.author.id,
+                        texts=texts,
+                        tag=f"-{number}" if len(looked_at) > 1 else "",
+                    )
+                except BotError as exc:
+                    self._count_failure(exc)
+                    part = AnswerPart(error_embed(texts(exc.user_message)))
+                except Exception:
+                    log.exception("answering a picture failed")
+                    self.bot.metrics.count_failed()
+                    part = AnswerPart(error_embed(texts(UNEXPECTED)))
+                if part is None:
+                    log.info("no anime face in picture %d of message %s", number, message.id)
+                else:
+                    parts.append(part)
+            names = await self.menu_names(guild_id) if guild_id is not None and parts else {}
+        if parts:
+            skipped = len(urls) - len(looked_at)
+            await self._reply(message, combine(parts, names, texts, skipped))
         self.typing.replied(channel_id)
 
     @staticmethod

@@ -25,7 +25,7 @@ from yarl import URL
 
 from bot.fetch import FetchPolicy, GuardedConnector, ImageFetcher
 from bot.storage.schema import Image, TrainingExample
-from tests.e2e.answers import answered_name
+from tests.e2e.answers import MAIN_FACE, answered_name
 from tests.e2e.bundle import face_png
 from tests.e2e.conftest import RunningAnimeBot
 from tests.fake_discord import AttachmentSpec, BotMessage, FakeDiscord, StandardGuild
@@ -98,31 +98,31 @@ def as_attachment(entry: HostileInput) -> tuple[str, bytes, str]:
 
 async def post_decodable(
     fake: FakeDiscord, world: StandardGuild, entry: HostileInput
-) -> list[BotMessage]:
-    """A member posts ``entry`` with a good face after it; the bot's replies about the entry.
-
-    The bot answers a post's pictures one after another, so once the good face is answered
-    the entry's outcome is known: an answer (when a detector found a face in it) or, as for
-    any picture without an anime face in a watched channel, no reply at all.
-    """
+) -> list[dict[str, Any]]:
+    """A member posts ``entry`` with a good face after it; what the bot's one reply to the
+    post says about the entry: an answer's embed (when a detector found a face in it) or,
+    as for any picture without an anime face in a watched channel, nothing."""
     posted = await fake.post_message(
         world.channel,
         world.member,
         attachments=[as_attachment(entry), ("face.png", face_png(), "image/png")],
     )
-    good = await posted.wait_for_reply(lambda m: answered_name(m) == GOOD_LABEL)
-    return [reply for reply in posted.replies if reply is not good]
+    reply = await posted.wait_for_reply()
+    *about_entry, good = reply.embeds
+    assert MAIN_FACE.match(good["title"])["name"].lower() == GOOD_LABEL, reply.text
+    assert posted.replies == [reply]
+    return about_entry
 
 
-def assert_bot_outcome(replies: list[BotMessage], entry: HostileInput) -> None:
-    """A refusal in the expected words; for a decodable entry no reply, or an answer."""
-    if isinstance(entry.expect, Decodes):
-        for reply in replies:
-            assert_short_clean_reply(reply)
-            assert answered_name(reply) is not None, reply.text
+def assert_bot_outcome(outcome: list[dict[str, Any]] | BotMessage, entry: HostileInput) -> None:
+    """A refusal in the expected words; for a decodable entry nothing, or an answer."""
+    if isinstance(outcome, list):
+        for embed in outcome:
+            text = f"{embed.get('title', '')} {embed.get('description', '')}"
+            assert MAIN_FACE.match(embed.get("title") or ""), text
+            assert INTERNALS.search(text) is None, text
     else:
-        [reply] = replies
-        assert_short_clean_reply(reply, *FETCHER_WORDS.get(entry.name, entry.expect.words))
+        assert_short_clean_reply(outcome, *FETCHER_WORDS.get(entry.name, entry.expect.words))
 
 
 async def test_every_corpus_entry_gets_one_short_answer_and_stores_nothing(
@@ -133,11 +133,13 @@ async def test_every_corpus_entry_gets_one_short_answer_and_stores_nothing(
         images_before = await running.count(Image)
 
         if isinstance(entry.expect, Decodes):
-            replies = await post_decodable(fake_discord, world, entry)
+            outcome: list[dict[str, Any]] | BotMessage = await post_decodable(
+                fake_discord, world, entry
+            )
         else:
-            replies = [await post(fake_discord, world, attachment=as_attachment(entry))]
+            outcome = await post(fake_discord, world, attachment=as_attachment(entry))
 
-        assert_bot_outcome(replies, entry)
+        assert_bot_outcome(outcome, entry)
         if not isinstance(entry.expect, Decodes):
             assert await running.count(Image) == images_before, entry.name
     assert await running.count(TrainingExample) == 0
