@@ -8,6 +8,7 @@ model's labels, folder names, votes, typed names and aliases all meet through th
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 
 from bot.errors import InvalidNameError
 
@@ -60,3 +61,12 @@ def folder_name(name: str) -> str:
     spaces as underscores, no path separators, no leading dot."""
     folder = display_name(name).replace(" ", "_").replace("/", "_").replace("\\", "_")
     return folder.lstrip(".") or "_"
+
+
+def character_name(label: str, names: Mapping[str, str] | None = None) -> str:
+    """A label as people write the name: the server's display name for it when there is one
+    (``names`` maps lowercase keys to display names), else the label; either with each word
+    capitalised if it is all lowercase (``nishikino maki`` → ``Nishikino Maki``: names
+    stored before display names existed are lowercase)."""
+    shown = (names or {}).get(" ".join(label.replace("_", " ").lower().split())) or label
+    return shown.title() if shown == shown.lower() else shown

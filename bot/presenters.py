@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import discord
 
 from bot.i18n import ENGLISH, Texts
+from bot.names import character_name
 from bot.vision.classifier import Prediction
 from bot.vision.recognizer import Recognition
 
@@ -33,15 +34,6 @@ UNFAMILIAR = "Not sure — it looks like {name}, but unlike the pictures I learn
 def percent(score: float) -> str:
     """``0.98315`` → ``98%`` (people read whole percents)."""
     return f"{score * 100:.0f}%"
-
-
-def character_name(label: str, names: Mapping[str, str] | None = None) -> str:
-    """A label as people write the name: the server's display name for it when there is one
-    (``names`` maps lowercase keys to display names), else the label; either with each word
-    capitalised if it is all lowercase (``nishikino maki`` → ``Nishikino Maki``: names
-    stored before display names existed are lowercase)."""
-    shown = (names or {}).get(" ".join(label.replace("_", " ").lower().split())) or label
-    return shown.title() if shown == shown.lower() else shown
 
 
 def runners_up(prediction: Prediction, shown: int) -> list[tuple[str, float]]:

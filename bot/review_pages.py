@@ -16,7 +16,8 @@ import discord
 
 from bot.app import bot_of
 from bot.errors import BotError
-from bot.presenters import character_name, percent
+from bot.names import character_name
+from bot.presenters import percent
 from bot.storage.schema import HoldReason
 from bot.storage.scope import Scope
 from bot.storage.votes import HeldFace

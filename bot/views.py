@@ -19,10 +19,10 @@ import discord
 from bot.app import bot_of
 from bot.errors import BotError, DatabaseUnavailableError
 from bot.i18n import ENGLISH, Texts
-from bot.names import TYPED_NAME_MAX, normalise_name, typed_name
+from bot.names import TYPED_NAME_MAX, character_name, normalise_name, typed_name
 from bot.storage.scope import Scope
 from bot.vision.recognizer import FaceResult
-from bot.voting import Voter
+from bot.voting import Ballot, Voter
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +62,93 @@ def voter_of(interaction: discord.Interaction) -> Voter:
     )
 
 
-async def answer_vote(interaction: discord.Interaction, vote: Awaitable[str]) -> None:
-    """Await ``vote`` and reply with its message; a database failure, a BotError or anything
-    else becomes a short reply."""
+def confirmed_view(message: discord.Message, face_id: int, name: str) -> discord.ui.View:
+    """The controls of an answer with those of ``face_id`` replaced by a disabled
+    "✓ Confirmed: name" (no vote on it can change anything any more)."""
+    view = discord.ui.View.from_message(message, timeout=None)
+    for item in list(view.children):
+        custom_id = getattr(item, "custom_id", None)
+        if custom_id == f"fix:{face_id}":
+            view.remove_item(item)
+            done: discord.ui.Button[discord.ui.View] = discord.ui.Button(
+                label=f"✓ Confirmed: {character_name(name)}"[:80],
+                custom_id=f"done:{face_id}",
+                style=discord.ButtonStyle.success,
+                disabled=True,
+                row=item.row,
+            )
+            view.add_item(done)
+        elif custom_id == f"ok:{face_id}":
+            view.remove_item(item)
+    return view
+
+
+async def vote_text(vote: Awaitable[str | Ballot]) -> Ballot | str:
+    """Await ``vote``: the ballot (what it did), or, for a database failure, a BotError or
+    anything else, the short sentence that says the vote was not counted."""
     try:
-        message = await vote
+        said = await vote
     except DatabaseUnavailableError as exc:
         log.warning("correction refused: the database is unavailable (%s)", exc)
-        message = NOT_SAVED
+        return NOT_SAVED
     except BotError as exc:
-        message = exc.user_message
+        return exc.user_message
     except Exception:
         log.exception("correction failed")
-        message = GENERIC_FAILURE
-    else:
-        bot_of(interaction).metrics.count_correction()
-    await reply(interaction, message)
+        return GENERIC_FAILURE
+    return said if isinstance(said, Ballot) else Ballot(said, None)
+
+
+async def answer_vote(
+    interaction: discord.Interaction, vote: Awaitable[str | Ballot], face_id: int | None = None
+) -> None:
+    """Await ``vote`` and reply with its sentence. When the vote made ``face_id`` (on the
+    message the interaction came from) confirmed training data, that answer's controls for
+    it say so."""
+    said = await vote_text(vote)
+    if isinstance(said, str):
+        await reply(interaction, said)
+        return
+    bot_of(interaction).metrics.count_correction()
+    answer = interaction.message if said.confirmed and face_id is not None else None
+    if said.confirmed and face_id is not None and answer is not None and answer.components:
+        try:
+            view = confirmed_view(answer, face_id, said.confirmed)
+            await interaction.response.edit_message(view=view)
+        except discord.HTTPException:
+            log.info("could not mark face %s as confirmed", face_id, exc_info=True)
+    await reply(interaction, said.message)
+
+
+class NameChoice(discord.ui.View):
+    """After "someone else…": the server's characters matching the typed name, or the typed
+    name itself as a new one (a modal cannot autocomplete)."""
+
+    def __init__(self, face_id: int, typed: str, matches: Sequence[str]) -> None:
+        super().__init__(timeout=TEACH_PICK_SECONDS)
+        self.face_id = face_id
+        options = [discord.SelectOption(label=name[:100], value=name[:100]) for name in matches]
+        options.append(
+            discord.SelectOption(label=f"“{typed}” (a new name)"[:100], value=typed[:100])
+        )
+        self.choose: discord.ui.Select[NameChoice] = discord.ui.Select(
+            placeholder="Who is it?", options=options[: MAX_MENU_LABELS + 1]
+        )
+        self.choose.callback = self.chosen  # type: ignore[method-assign]
+        self.add_item(self.choose)
+
+    async def chosen(self, interaction: discord.Interaction) -> None:
+        """Vote for the chosen name and say what it did in place of the question."""
+        voting = bot_of(interaction).voting
+        ballot = voting.ballot(
+            voter_of(interaction), self.face_id, self.choose.values[0], is_confirmation=False
+        )
+        said = await vote_text(ballot)
+        if isinstance(said, Ballot):
+            bot_of(interaction).metrics.count_correction()
+        self.stop()
+        message = said.message if isinstance(said, Ballot) else said
+        await interaction.response.edit_message(content=message, view=None)
 
 
 class NameModal(discord.ui.Modal, title="Who is it?"):
@@ -87,21 +158,42 @@ class NameModal(discord.ui.Modal, title="Who is it?"):
         label="Character name", placeholder="e.g. Nishikino Maki", max_length=TYPED_NAME_MAX
     )
 
-    def __init__(self, face_id: int) -> None:
+    def __init__(self, face_id: int, guild_id: int | None) -> None:
         super().__init__()
         self.face_id = face_id
+        self.guild_id = guild_id
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        """Check the name and vote for it."""
-
-        async def vote() -> str:
+        """Vote for the typed name when it names a character of the server (or an alias),
+        or nothing like it; otherwise offer the characters it matches."""
+        bot = bot_of(interaction)
+        try:
             label = typed_name(self.name.value)
-            voting = bot_of(interaction).voting
-            return await voting.vote(
-                voter_of(interaction), self.face_id, label, is_confirmation=False
+            matches: list[str] = []
+            if self.guild_id is not None:
+                scope = Scope.of_guild(self.guild_id)
+                known = await bot.storage.characters.find(scope, label)
+                if known is not None:
+                    label = known.name
+                else:
+                    matches = await bot.storage.characters.search(scope, label, MAX_MENU_LABELS)
+        except DatabaseUnavailableError:
+            await reply(interaction, NOT_SAVED)
+            return
+        except BotError as exc:
+            await reply(interaction, exc.user_message)
+            return
+        if matches:
+            await interaction.response.send_message(
+                f"Did you mean one of these? Or keep “{label}” as a new name.",
+                view=NameChoice(self.face_id, label, matches),
+                ephemeral=True,
             )
-
-        await answer_vote(interaction, vote())
+            return
+        ballot = bot.voting.ballot(
+            voter_of(interaction), self.face_id, label, is_confirmation=False
+        )
+        await answer_vote(interaction, ballot, self.face_id)
 
 
 class FixSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"fix:(?P<face>\d+)"):
@@ -139,12 +231,13 @@ class FixSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"fix:(?P<fa
         """A label votes at once; "someone else…" asks for the name."""
         choice = self.item.values[0] if self.item.values else OTHER
         if choice == OTHER:
-            await interaction.response.send_modal(NameModal(self.face_id))
+            await interaction.response.send_modal(NameModal(self.face_id, interaction.guild_id))
             return
         voting = bot_of(interaction).voting
         await answer_vote(
             interaction,
-            voting.vote(voter_of(interaction), self.face_id, choice, is_confirmation=False),
+            voting.ballot(voter_of(interaction), self.face_id, choice, is_confirmation=False),
+            self.face_id,
         )
 
 
@@ -174,7 +267,8 @@ class RightButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ok:(?P<f
     async def callback(self, interaction: discord.Interaction) -> None:
         """Vote for the label the model ranked first."""
         voting = bot_of(interaction).voting
-        await answer_vote(interaction, voting.confirm(voter_of(interaction), self.face_id))
+        ballot = voting.confirm_ballot(voter_of(interaction), self.face_id)
+        await answer_vote(interaction, ballot, self.face_id)
 
 
 CORRECTION_CONTROLS = (FixSelect, RightButton)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import BotError
+from bot.names import character_name
 from bot.storage.db import Storage
 from bot.storage.schema import HoldReason
 from bot.storage.votes import VoteOutcome, VoteStatus
@@ -43,7 +44,7 @@ class Voter:
 
 def describe_outcome(outcome: VoteOutcome) -> str:
     """The sentence telling a voter what their vote did."""
-    name = outcome.name
+    name = character_name(outcome.name)
     if outcome.status is VoteStatus.HELD:
         if outcome.hold_reason is HoldReason.CONTRADICTS_MODEL:
             return (
@@ -59,10 +60,20 @@ def describe_outcome(outcome: VoteOutcome) -> str:
         return f"Thanks — you agree: *{name}* is already confirmed for this face."
     if outcome.accepted_name is not None:
         return (
-            f"Thanks — noted. This face is already confirmed as *{outcome.accepted_name}*; "
+            f"Thanks — noted. This face is already confirmed as "
+            f"*{character_name(outcome.accepted_name)}*; "
             "a moderator can change that."
         )
     return f"Thanks — {outcome.agreeing} of {outcome.needed} votes needed for *{name}*."
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """What a vote did: the sentence for the voter, and the face's confirmed character's
+    display name once it is training data (its controls then say so)."""
+
+    message: str
+    confirmed: str | None
 
 
 class Voting:
@@ -72,21 +83,33 @@ class Voting:
         self.storage = storage
 
     async def confirm(self, voter: Voter, face_id: int) -> str:
+        """A "right" vote: for the model's top label of ``face_id``; what it did, in words."""
+        return (await self.confirm_ballot(voter, face_id)).message
+
+    async def confirm_ballot(self, voter: Voter, face_id: int) -> Ballot:
         """A "right" vote: for the model's top label of ``face_id``."""
         guild_id = self._server(voter)
         face = await self.storage.images.face(face_id, guild_id)
         if face is None or not face.scores:
             raise BotError(FACE_GONE)
-        return await self.vote(voter, face_id, face.scores[0].label, is_confirmation=True)
+        return await self.ballot(voter, face_id, face.scores[0].label, is_confirmation=True)
 
     async def vote(self, voter: Voter, face_id: int, label: str, *, is_confirmation: bool) -> str:
         """Rate-limit, cast (or, for a moderator's correction, confirm) and say what happened."""
+        return (await self.ballot(voter, face_id, label, is_confirmation=is_confirmation)).message
+
+    async def ballot(
+        self, voter: Voter, face_id: int, label: str, *, is_confirmation: bool
+    ) -> Ballot:
+        """:meth:`vote`, also saying whether the face is now confirmed training data."""
         guild_id = self._server(voter)
         if voter.is_moderator and not is_confirmation:
             outcome = await self.storage.votes.confirm_by_moderator(
                 face_id, guild_id, label, voter.user_id
             )
-            message = f"Confirmed by a moderator: *{outcome.label}* is training data."
+            message = (
+                f"Confirmed by a moderator: *{character_name(outcome.name)}* is training data."
+            )
         else:
             recent = await self.storage.votes.recent_count(voter.user_id, RATE_LIMIT_SECONDS)
             if recent >= RATE_LIMIT_VOTES:
@@ -103,7 +126,7 @@ class Voting:
             )
             message = describe_outcome(outcome)
         log.info("vote on face %s: %s (%s)", face_id, outcome.label, outcome.status)
-        return message
+        return Ballot(message, outcome.accepted_name)
 
     @staticmethod
     def _server(voter: Voter) -> int:

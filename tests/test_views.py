@@ -98,7 +98,7 @@ async def test_a_click_reaches_the_voting_service_of_the_interactions_client(
 
     await RightButton(face).callback(interaction)
 
-    assert sent_text(interaction) == "Thanks — 1 of 2 votes needed for *nishikino maki*."
+    assert sent_text(interaction) == "Thanks — 1 of 2 votes needed for *Nishikino Maki*."
     assert bot.metrics.value("animebot_corrections_total") == 1
     bot.get_cog.assert_not_called()  # type: ignore[attr-defined]
 

@@ -32,7 +32,7 @@ async def test_a_correction_is_stored_and_counted(voting: Voting, storage: Stora
 
     said = await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False)
 
-    assert said == "Thanks — 1 of 2 votes needed for *hoshizora rin*."
+    assert said == "Thanks — 1 of 2 votes needed for *Hoshizora Rin*."
     assert (await storage.stats.collect(GUILD)).votes == 1
 
 
@@ -61,7 +61,7 @@ async def test_confirming_votes_for_the_models_answer(voting: Voting, storage: S
 
     said = await voting.confirm(member(1), face)
 
-    assert "for *nishikino maki*" in said
+    assert "for *Nishikino Maki*" in said
     assert (await storage.stats.collect(GUILD)).corrections == 0
 
 
@@ -82,7 +82,7 @@ async def test_a_new_accounts_vote_is_held(voting: Voting, storage: Storage) -> 
         member(1, created=datetime.now(UTC)), face, "hoshizora rin", is_confirmation=False
     )
 
-    assert said == "Thanks — your vote for *hoshizora rin* is held for a moderator to check."
+    assert said == "Thanks — your vote for *Hoshizora Rin* is held for a moderator to check."
     assert (await storage.stats.collect(GUILD)).held == 1
 
 
@@ -123,12 +123,12 @@ async def test_one_member_cannot_relabel_a_confident_answer_even_with_one_vote_n
     said = await voting.vote(member(1), face, "sakurauchi riko", is_confirmation=False)
 
     assert said == (
-        "Thanks — the model was confident about this one, so your vote for *sakurauchi riko* "
+        "Thanks — the model was confident about this one, so your vote for *Sakurauchi Riko* "
         "waits for a moderator (or for someone else to say the same)."
     )
     assert await storage.examples.counts(HERE) == {}
     second = await voting.vote(member(2), face, "sakurauchi riko", is_confirmation=False)
-    assert second == "Thanks — *sakurauchi riko* is accepted as training data."
+    assert second == "Thanks — *Sakurauchi Riko* is accepted as training data."
 
 
 async def test_a_right_vote_on_a_confirmed_face_is_worded_as_agreement(
@@ -140,7 +140,7 @@ async def test_a_right_vote_on_a_confirmed_face_is_worded_as_agreement(
 
     said = await voting.confirm(member(2), face)
 
-    assert said == "Thanks — you agree: this is *nishikino maki*, as already confirmed."
+    assert said == "Thanks — you agree: this is *Nishikino Maki*, as already confirmed."
 
 
 async def test_a_right_vote_on_a_face_confirmed_as_someone_else_says_so(
@@ -166,7 +166,7 @@ async def test_a_new_accounts_vote_for_the_models_answer_counts(
 
     said = await voting.confirm(member(1, created=datetime.now(UTC)), face)
 
-    assert said == "Thanks — 1 of 2 votes needed for *nishikino maki*."
+    assert said == "Thanks — 1 of 2 votes needed for *Nishikino Maki*."
     assert (await storage.stats.collect(GUILD)).held == 0
 
 

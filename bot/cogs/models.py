@@ -16,7 +16,8 @@ from discord.ext import commands
 from bot.cogs.checks import is_manager, is_owner, server
 from bot.errors import BotError, NoModelError, TrainingBusyError
 from bot.model_store import ServingModel
-from bot.presenters import character_name, percent
+from bot.names import character_name
+from bot.presenters import percent
 from bot.storage.scope import Scope
 from bot.training import TrainingOutcome
 from bot.training_progress import ProgressBoard, Step

@@ -213,7 +213,7 @@ async def test_correction_menu_choice_is_stored_as_a_vote_and_confirmed_privatel
 
     confirmation = await click.wait_for_message()
     assert confirmation.ephemeral
-    assert LABELS[1] in confirmation.text
+    assert LABELS[1].title() in confirmation.text
     votes = await running.rows(Vote.face_id, Vote.user_id, Vote.label, Vote.is_confirmation)
     assert votes == [(face_id, world.admin.id, LABELS[1], False)]
 

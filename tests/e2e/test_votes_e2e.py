@@ -76,20 +76,22 @@ async def test_a_second_member_saying_the_same_makes_it_training_data(
 
     said = await click(fake_discord, answer, "fix:", old_member(world, "second"), values=["char b"])
 
-    assert said == "Thanks — *char b* is accepted as training data."
+    assert said == "Thanks — *Char B* is accepted as training data."
     assert await one_vote_needed.count(TrainingExample) == 1
 
 
-async def test_a_right_vote_on_a_confirmed_face_is_agreement(
+async def test_a_confirmed_face_takes_no_more_votes(
     fake_discord: FakeDiscord, world: StandardGuild, one_vote_needed: RunningAnimeBot
 ) -> None:
     answer = await confident_answer(fake_discord, world, one_vote_needed)
+
     first = await click(fake_discord, answer, "ok:", old_member(world, "first"))
 
-    second = await click(fake_discord, answer, "ok:", old_member(world, "second"))
-
-    assert first == "Thanks — *char a* is accepted as training data."
-    assert second == "Thanks — you agree: this is *char a*, as already confirmed."
+    assert first == "Thanks — *Char A* is accepted as training data."
+    assert not [c for c in answer.custom_ids if c.startswith(("ok:", "fix:"))]
+    [done] = [c for c in answer.custom_ids if c.startswith("done:")]
+    component = answer.component(done)
+    assert component is not None and component["label"] == "✓ Confirmed: Char A"
 
 
 async def test_a_new_accounts_vote_for_the_models_answer_is_not_held(
@@ -99,5 +101,5 @@ async def test_a_new_accounts_vote_for_the_models_answer_is_not_held(
 
     said = await click(fake_discord, answer, "ok:", world.member)  # created just now
 
-    assert said == "Thanks — *char a* is accepted as training data."
+    assert said == "Thanks — *Char A* is accepted as training data."
     assert await one_vote_needed.rows(Vote.status) == [("counted",)]
