@@ -43,6 +43,7 @@ EXTENSIONS = (
     "bot.cogs.people",
     "bot.cogs.help",
     "bot.cogs.welcome",
+    "bot.cogs.characters",
 )
 MODEL_POLL_SECONDS = 2.0
 STOP_GRACE = 8.0

@@ -17,7 +17,7 @@ MAX_CHOICES = 25  # Discord's limit
 
 
 async def character_choices(
-    bot: AnimeBot, interaction: discord.Interaction, current: str
+    bot: AnimeBot, interaction: discord.Interaction, current: str, *, include_hidden: bool = False
 ) -> list[app_commands.Choice[str]]:
     """This server's characters whose name or alias contains ``current`` (none in a DM, or
     while the database is unavailable: autocomplete must answer within 3 s, quietly)."""
@@ -25,7 +25,10 @@ async def character_choices(
         return []
     try:
         names = await bot.storage.characters.search(
-            Scope.of_guild(interaction.guild_id), current, MAX_CHOICES
+            Scope.of_guild(interaction.guild_id),
+            current,
+            MAX_CHOICES,
+            include_hidden=include_hidden,
         )
     except StorageError:
         return []

@@ -331,12 +331,13 @@ class Recognize(commands.Cog):
             log.warning("character names of server %s unavailable (%s)", guild_id, exc)
             return cached[1] if cached else {}
         shown = {character.key: character.name for character in characters}
-        names = {
-            character.key: character.name for character in characters if not character.scope.is_base
-        }
+        own = [c for c in characters if not c.scope.is_base]
+        hidden = {c.key for c in own if c.hidden}
+        names = {c.key: c.name for c in own if not c.hidden}
         for label in model.labels if model is not None else ():
             key = normalise_name(label)
-            names.setdefault(key, shown.get(key, label))
+            if key not in hidden:
+                names.setdefault(key, shown.get(key, label))
         self._names[guild_id] = (time.monotonic(), names)
         return names
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import InvalidNameError
 from bot.names import display_name, normalise_name
 from bot.storage._sql import Sessions, insert, reading, writing
-from bot.storage.schema import Character, CharacterAlias
+from bot.storage.schema import Character, CharacterAlias, TrainingExample, Vote
 from bot.storage.scope import Scope
 
 
@@ -25,6 +25,17 @@ class CharacterInfo:
     scope: Scope
     key: str
     name: str
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class CharacterEntry:
+    """A character as ``/characters`` lists it: its name, aliases and training examples."""
+
+    name: str
+    aliases: tuple[str, ...]
+    examples: int
+    hidden: bool
 
 
 async def find_character(session: AsyncSession, scope: Scope, name: str) -> CharacterInfo | None:
@@ -38,7 +49,7 @@ async def find_character(session: AsyncSession, scope: Scope, name: str) -> Char
             Character.scope_id == scope.id, or_(Character.key == key, Character.id.in_(aliased))
         )
     )
-    return None if row is None else CharacterInfo(row.id, scope, row.key, row.name)
+    return None if row is None else CharacterInfo(row.id, scope, row.key, row.name, row.hidden)
 
 
 async def find_visible(session: AsyncSession, scope: Scope, name: str) -> CharacterInfo | None:
@@ -95,7 +106,7 @@ class CharacterRepo:
             rows = await session.scalars(
                 select(Character).where(Character.scope_id == scope.id).order_by(Character.key)
             )
-            return [CharacterInfo(row.id, scope, row.key, row.name) for row in rows]
+            return [CharacterInfo(row.id, scope, row.key, row.name, row.hidden) for row in rows]
 
     async def names(self, scope: Scope) -> list[str]:
         """Every character's display name in ``scope``, alphabetically."""
@@ -128,9 +139,11 @@ class CharacterRepo:
             await session.flush()
             return character
 
-    async def search(self, scope: Scope, text: str, limit: int = 25) -> list[str]:
+    async def search(
+        self, scope: Scope, text: str, limit: int = 25, *, include_hidden: bool = False
+    ) -> list[str]:
         """Display names of ``scope`` whose name or an alias contains ``text``, those starting
-        with it first (autocomplete)."""
+        with it first (autocomplete); hidden characters only when asked."""
         try:
             needle = normalise_name(text) if text.strip() else ""
         except InvalidNameError:
@@ -146,9 +159,119 @@ class CharacterRepo:
                     .where(
                         Character.scope_id == scope.id,
                         or_(Character.key.like(pattern, escape="\\"), Character.id.in_(aliased)),
+                        or_(Character.hidden.is_(False), literal(include_hidden)),
                     )
                     .order_by(Character.key)
                 )
             )
         rows.sort(key=lambda row: not row.key.startswith(needle))
         return [row.name for row in rows[:limit]]
+
+    async def catalogue(
+        self, scope: Scope, *, include_hidden: bool = False
+    ) -> list[CharacterEntry]:
+        """Every character of ``scope`` with its aliases and examples, alphabetically."""
+        async with reading(self._sessions) as session:
+            query = select(Character).where(Character.scope_id == scope.id)
+            if not include_hidden:
+                query = query.where(Character.hidden.is_(False))
+            characters = list(await session.scalars(query.order_by(Character.key)))
+            aliases: dict[int, list[str]] = {}
+            for character_id, alias in await session.execute(
+                select(CharacterAlias.character_id, CharacterAlias.name)
+                .where(CharacterAlias.scope_id == scope.id)
+                .order_by(CharacterAlias.key)
+            ):
+                aliases.setdefault(character_id, []).append(alias)
+            counted = await session.execute(
+                select(TrainingExample.character_id, func.count())
+                .where(TrainingExample.scope_id == scope.id)
+                .group_by(TrainingExample.character_id)
+            )
+            counts = {character_id: count for character_id, count in counted}
+            return [
+                CharacterEntry(
+                    row.name, tuple(aliases.get(row.id, ())), counts.get(row.id, 0), row.hidden
+                )
+                for row in characters
+            ]
+
+    async def rename(self, scope: Scope, name: str, new_name: str) -> CharacterInfo:
+        """Give the character ``name`` of ``scope`` the display name (and key) ``new_name``;
+        votes for the old name follow. ``InvalidNameError`` when there is no such character
+        or ``new_name`` names another one (merge them instead)."""
+        async with writing(self._sessions) as session:
+            character = await self._existing(session, scope, name)
+            taken = await find_character(session, scope, new_name)
+            if taken is not None and taken.id != character.id:
+                raise InvalidNameError(
+                    f"{display_name(new_name)} already names {taken.name}: merge the two instead."
+                )
+            key = normalise_name(new_name)
+            await session.execute(
+                delete(CharacterAlias).where(
+                    CharacterAlias.scope_id == scope.id, CharacterAlias.key == key
+                )
+            )
+            await session.execute(
+                update(Character)
+                .where(Character.id == character.id)
+                .values(key=key, name=display_name(new_name))
+            )
+            await self._relabel_votes(session, scope, character.key, key)
+            return CharacterInfo(character.id, scope, key, display_name(new_name), character.hidden)
+
+    async def merge(self, scope: Scope, name: str, into: str) -> CharacterInfo:
+        """Fold the character ``name`` into ``into``: its training examples and aliases move,
+        its name becomes an alias of ``into`` (so typing it still finds the character), and
+        votes for it count for ``into``."""
+        async with writing(self._sessions) as session:
+            source = await self._existing(session, scope, name)
+            target = await self._existing(session, scope, into)
+            if source.id == target.id:
+                raise InvalidNameError(f"{source.name} and {display_name(into)} are one character.")
+            await session.execute(
+                update(TrainingExample)
+                .where(TrainingExample.character_id == source.id)
+                .values(character_id=target.id)
+            )
+            await session.execute(
+                update(CharacterAlias)
+                .where(CharacterAlias.character_id == source.id)
+                .values(character_id=target.id)
+            )
+            await session.execute(delete(Character).where(Character.id == source.id))
+            session.add(
+                CharacterAlias(
+                    character_id=target.id, scope_id=scope.id, key=source.key, name=source.name
+                )
+            )
+            await self._relabel_votes(session, scope, source.key, target.key)
+            await session.flush()
+            return target
+
+    async def set_hidden(self, scope: Scope, name: str, hidden: bool) -> CharacterInfo:
+        """Hide the character ``name`` from menus, autocomplete and ``/characters`` (or show
+        it again); its examples stay."""
+        async with writing(self._sessions) as session:
+            character = await self._existing(session, scope, name)
+            await session.execute(
+                update(Character).where(Character.id == character.id).values(hidden=hidden)
+            )
+            return CharacterInfo(character.id, scope, character.key, character.name, hidden)
+
+    @staticmethod
+    async def _existing(session: AsyncSession, scope: Scope, name: str) -> CharacterInfo:
+        found = await find_character(session, scope, name)
+        if found is None:
+            raise InvalidNameError(f"There is no character called {display_name(name)} here.")
+        return found
+
+    @staticmethod
+    async def _relabel_votes(session: AsyncSession, scope: Scope, old: str, new: str) -> None:
+        """Votes of the scope's server for key ``old`` now say ``new`` (a server's votes
+        store keys; the base has no votes)."""
+        if old != new:
+            await session.execute(
+                update(Vote).where(Vote.guild_id == scope.id, Vote.label == old).values(label=new)
+            )

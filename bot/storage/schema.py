@@ -196,6 +196,8 @@ class Character(Base):
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     created_at: Mapped[datetime] = _created_at()
     created_by: Mapped[int | None] = mapped_column(BigInteger)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Left out of menus, autocomplete and ``/characters`` (a moderator hid it)."""
 
 
 class CharacterAlias(Base):

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import AnimeBot
-from bot.cogs import checks, dataset, models, people, review, settings
+from bot.cogs import characters, checks, dataset, models, people, review, settings
 from bot.storage.db import Storage
 from tests.cogs import fake_bot, fake_interaction
 
@@ -23,6 +23,7 @@ COGS = (
     review.Review,
     dataset.Dataset,
     people.People,
+    characters.CharacterManagement,
 )
 MANAGER = [
     "retrain",
@@ -38,7 +39,18 @@ MANAGER = [
     "settings auto_reply",
     "settings votes_needed",
 ]
-MODERATOR = ["teach", "contributions", "purge", "review list", "review accept", "review dismiss"]
+MODERATOR = [
+    "teach",
+    "contributions",
+    "purge",
+    "review list",
+    "review accept",
+    "review dismiss",
+    "character rename",
+    "character merge",
+    "character alias",
+    "character hide",
+]
 FOR_EVERYONE = ["forgetme"]
 OWNER = ["base model", "base rollback"]
 

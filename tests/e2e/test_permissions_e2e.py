@@ -21,7 +21,7 @@ from tests.fake_discord import FakeChannel, FakeDiscord, FakeMember, StandardGui
 
 pytestmark = pytest.mark.usefixtures("discord_error_log")
 
-FOR_EVERYONE = frozenset({"identify", "forgetme", "help"})
+FOR_EVERYONE = frozenset({"identify", "forgetme", "help", "characters"})
 FOR_OWNERS = frozenset({"base"})
 MESSAGE = 4  # interaction callback: a message (not a deferral)
 Snapshot = dict[str, list[tuple[Any, ...]]]
