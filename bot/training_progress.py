@@ -73,9 +73,14 @@ class ProgressBoard:
         self._notes.append(text)
 
     def advance(self, step: Step) -> bool:
-        """Record a step; True when it starts a new stage (worth showing at once)."""
-        new_stage = step.stage != self._stage
+        """Record a step; True when it starts a new stage (worth showing at once). Stages
+        that run at once (validation beside export) can report late: the board never moves
+        back to an earlier stage."""
         self._seen.add(step.stage)
+        order = list(STAGES)
+        if self._stage is not None and order.index(step.stage) < order.index(self._stage):
+            return False
+        new_stage = step.stage != self._stage
         self._stage, self._done, self._total = step.stage, step.done, step.total
         return new_stage
 

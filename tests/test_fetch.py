@@ -458,7 +458,10 @@ async def test_refuses_a_redirect_to_a_name_that_resolves_to_loopback(
 
 # --- the strict default policy ----------------------------------------------
 
-ALLOW_LIST = "can only be downloaded from cdn.discordapp.com, media.discordapp.net"
+ALLOW_LIST = (
+    "can only be downloaded from cdn.discordapp.com, images-ext-1.discordapp.net, "
+    "images-ext-2.discordapp.net, media.discordapp.net"
+)
 HTTPS_ONLY = "only https links"
 NUMERIC = "unusual number format"
 CREDENTIALS = "user name or password"

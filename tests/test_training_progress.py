@@ -66,3 +66,13 @@ def test_no_estimate_before_some_progress() -> None:
     board.advance(Step("faces", 1, 100))
     assert board.seconds_left() is None
     assert "left" not in board.render()
+
+
+def test_a_stage_reporting_late_does_not_move_the_board_back() -> None:
+    board = ProgressBoard(Clock())
+    board.advance(Step("export", 0, 1))
+    before = board.fraction
+
+    assert board.advance(Step("validation", 1, 1)) is False
+    assert board.fraction == before
+    assert "✓ Cross-validating" in board.render()
