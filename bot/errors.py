@@ -62,7 +62,7 @@ class NoModelError(BotError):
 
     def __init__(self) -> None:
         super().__init__(
-            "I have no model yet: a moderator can `/teach` characters and then `/retrain`."
+            "I have no model yet: whoever runs the bot has to install a base model first."
         )
 
 

@@ -112,7 +112,7 @@ class ProgressBoard:
         status = f"{bar} {fraction * 100:.0f}%"
         left = self.seconds_left()
         if left is not None:
-            status += f" · about {duration(left)} left"
+            status += f" · about {duration(left)} left" if left >= 5 else " · almost done"
         lines.append(status)
         if self._stage is not None:
             current = list(STAGES).index(self._stage)

@@ -295,7 +295,7 @@ def correction_view(
     for number, (face_id, face) in zip(numbers, shown, strict=False):
         ranked = [score.label for score in face.prediction.scores]
         options = [
-            discord.SelectOption(label=name[:100], value=name[:100])
+            discord.SelectOption(label=character_name(name)[:100], value=name[:100])
             for name in menu_labels(ranked, names)
         ]
         options.append(discord.SelectOption(label=texts(SOMEONE_ELSE), value=OTHER))

@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot.cogs.checks import in_server, is_moderator, server
 from bot.cogs.choices import character_choices
 from bot.i18n import Texts
-from bot.names import character_name, typed_name
+from bot.names import character_name, normalise_name, typed_name
 from bot.storage.characters import CharacterEntry
 from bot.storage.scope import Scope
 
@@ -75,6 +75,16 @@ class CharacterPages(discord.ui.View):
         await self._turn(interaction, 1)
 
 
+async def known_characters(bot: AnimeBot, guild_id: int) -> list[CharacterEntry]:
+    """The server's own characters and the base model's (under the server's name when it
+    has its own character of that name), alphabetically."""
+    own = await bot.storage.characters.catalogue(Scope.of_guild(guild_id))
+    base = await bot.storage.characters.catalogue(Scope.BASE)
+    named = {normalise_name(entry.name) for entry in own}
+    entries = own + [entry for entry in base if normalise_name(entry.name) not in named]
+    return sorted(entries, key=lambda entry: normalise_name(entry.name))
+
+
 class Characters(commands.Cog):
     """Lists the server's characters."""
 
@@ -87,7 +97,7 @@ class Characters(commands.Cog):
     async def characters(self, interaction: discord.Interaction) -> None:
         """Paged, alphabetically, with aliases (only to the asker)."""
         texts = self.bot.catalog.texts(interaction.locale)
-        entries = await self.bot.storage.characters.catalogue(Scope.of_guild(server(interaction)))
+        entries = await known_characters(self.bot, server(interaction))
         embed = character_page(entries, 0, texts)
         if len(entries) > PER_PAGE:
             view = CharacterPages(entries, texts)

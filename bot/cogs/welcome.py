@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 GREETING = "Hello! I'm in **{server}**, but I don't answer pictures there yet."
 TEACH = (
-    "• I have no model yet: teach me characters with `/teach character:<name> image:<picture>` "
-    "(a few pictures each), then run `/retrain`."
+    "• I have no model yet: whoever runs the bot installs a base model "
+    "(`python -m bot install-base`, see the README). Then teach me your own characters with "
+    "`/teach character:<name> image:<picture>` and run `/retrain` for a model of your own."
 )
 WATCH = (
     "• Choose where I answer pictures: `/settings watch channel:<channel>`, or "

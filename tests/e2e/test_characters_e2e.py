@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.storage.schema import TrainingExample, Vote
 from bot.storage.scope import Scope
-from tests.e2e.conftest import RunningAnimeBot
+from tests.e2e.bundle import install_base_model
+from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import MANAGE_MESSAGES, BotMessage, FakeDiscord, FakeMember, StandardGuild
 
 pytestmark = pytest.mark.usefixtures("discord_error_log")
@@ -134,3 +137,26 @@ async def test_a_member_cannot_rename(
     assert "Manage Messages" in said.text
     assert await running.storage.characters.names(scope) == ["Rem"]
     assert await running.count(Vote) == 0
+
+
+async def test_characters_include_the_base_models(
+    fake_discord: FakeDiscord,
+    world: StandardGuild,
+    launch: Launch,
+    trained_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'with-base.db'}"
+    await install_base_model(trained_bundle, database_url, tmp_path / "models", with_data=True)
+    running = await launch(database_url=database_url, model_dir=tmp_path / "models")
+    scope = Scope.of_guild(world.guild.id)
+    await running.storage.characters.get_or_create(scope, "Kurosawa Dia")
+
+    listed = await ask(fake_discord, world, world.member, "characters")
+
+    assert listed.embeds[0]["description"].splitlines() == [
+        "**Char A**",
+        "**Char B**",
+        "**Char C**",
+        "**Kurosawa Dia**",
+    ]

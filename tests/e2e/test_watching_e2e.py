@@ -50,6 +50,7 @@ async def test_a_fresh_install_answers_nothing_and_tells_the_owner_once_how_to_s
 
     [told] = owner_dms(fake_discord)
     assert "/teach" in told.content and "/retrain" in told.content
+    assert "install-base" in told.content
     assert "/settings watch" in told.content
     assert world.guild.name in told.content
 
