@@ -227,6 +227,6 @@ def _verdict(report: GateReport) -> tuple[bool, str]:
         return True, "no picture of a character both know to compare them on"
     return True, (
         f"not worse than the current model on {report.compared} pictures neither was "
-        f"trained on ({report.worse} that it named right are now wrong, "
+        f"trained on ({report.worse} named right before and wrong now, "
         f"{report.better} the other way round)"
     )

@@ -28,8 +28,8 @@ from bot.vision.examples import embed_both_ways, example_views
 
 log = logging.getLogger(__name__)
 
-NICENESS = 10
-"""How much lower than the bot's the refit process's CPU priority is."""
+NICENESS = 19
+"""The refit process's CPU priority is the lowest: it runs on what answering leaves."""
 FEATURES_DTYPE = np.float32
 
 
