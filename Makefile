@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SEED ?= ../shared/datasets/seed/train
 DEMO_DIR ?= data/demo
 
-.PHONY: setup lint typecheck test test-fast postgres fuzz demo bench clean
+.PHONY: setup lint typecheck test test-fast postgres fuzz demo bench bench-recognition clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,12 @@ endif
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py --data $(SEED)
+
+# Issue 9's figures on the development sets (../shared/datasets/dev), about 30 minutes on two
+# cores; BENCH_ARGS passes options, e.g. BENCH_ARGS="--sets mixed5 --skip-unsure".
+BENCH_ARGS ?=
+bench-recognition: $(STAMP)
+	$(PY) benchmarks/recognition.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -16,10 +16,8 @@ import TensorFlow, Keras or the trainer.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -38,6 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python benchmarks/engine.py` puts benchmarks/ first, not ROOT
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import machine_info, print_machine, section  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "seed" / "train"
 
@@ -134,73 +134,6 @@ def table(figures: Sequence[Figure]) -> str:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-def section(title: str) -> None:
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\n== {title} (load average {load}) ==", flush=True)
-
-
-# -- machine ---------------------------------------------------------------------------------
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def machine_info() -> dict[str, Any]:
-    from bot.service import usable_cores
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = usable_cores()
-    memory = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = round(int(line.split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
-    packages = (
-        "numpy",
-        "tensorflow",
-        "keras",
-        "ai-edge-litert",
-        "opencv-python-headless",
-        "pillow",
-        "animeface",
-        "scikit-learn",
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "memory_gb": memory,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "packages": {name: _version(name) for name in packages},
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def print_machine(info: dict[str, Any]) -> None:
-    print(f"CPU: {info['cpu']}; {info['cores']} cores ({info['usable_cores']} usable)", end="")
-    print(f"; {info['memory_gb']} GB RAM" if info["memory_gb"] else "")
-    print(f"OS: {info['os']}; Python {info['python']}")
-    print("packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items()))
-    print(
-        "load average at start (1, 5, 15 min): "
-        + ", ".join(map(str, info["load_average_at_start"]))
-    )
 
 
 # -- the pictures, their faces and features ----------------------------------------------------
