@@ -745,7 +745,7 @@ def section_transfer(ctx: Context, own: Mapping[str, dict[str, Any]], sets: Sequ
             "--help has not got them yet): no transfer figures"
         )
         print(f"  skipped: {message}")
-        ctx.results.add(Row("transfer", "not measured", value=None))
+        ctx.results.add(Row("transfer", "not measured: the trainer lacks " + ", ".join(missing)))
         ctx.results.details["transfer"] = {"skipped": message}
         return
     sources = {}
