@@ -43,6 +43,12 @@ SETTINGS_TTL = 10.0
 IDENTIFY_MENU = "Identify characters"
 RESTARTING = "I'm restarting: post the picture again in a minute."
 UNEXPECTED = "Something went wrong on my side while looking at that picture; it has been logged."
+NOTHING_TO_IDENTIFY = "attach a picture or give a message link"
+NO_PICTURE_IN_MESSAGE = "that message has no picture"
+NOT_A_LINK = "that is not a link to a Discord message or a picture"
+LINK_ELSEWHERE = "I only look at messages of the server the command is used in"
+CANNOT_READ_CHANNEL = "I cannot read that channel"
+CANNOT_SEE_MESSAGE = "I cannot see that message"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
 MESSAGE_LINK = re.compile(
     r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)"
@@ -81,6 +87,14 @@ def picture_urls(message: discord.Message) -> list[str]:
     return urls
 
 
+def message_pictures(message: discord.Message) -> list[str]:
+    """The pictures of a message ``/identify`` was pointed at; FetchError if it has none."""
+    urls = picture_urls(message)
+    if not urls:
+        raise FetchError(NO_PICTURE_IN_MESSAGE)
+    return urls
+
+
 @dataclass
 class AnswerPart:
     """One picture's share of a reply: its embed, its pictures and its correctable faces."""
@@ -89,6 +103,13 @@ class AnswerPart:
     files: list[discord.File] = field(default_factory=list)
     face_ids: list[int] = field(default_factory=list)
     faces: list[FaceResult] = field(default_factory=list)
+    error: str | None = None
+    """Why the picture could not be answered (the embed says so too)."""
+
+    @classmethod
+    def failed(cls, message: str) -> AnswerPart:
+        """The part of a picture that could not be answered: ``message`` in red."""
+        return cls(error_embed(message), error=message)
 
 
 def combine(
@@ -208,32 +229,6 @@ class Recognize(commands.Cog):
             answer = await place.recognize(download.data, guild_id)
         self.bot.metrics.observe(time.perf_counter() - started)
         return answer
-
-    async def reply_payload(
-        self,
-        answer: Answer,
-        *,
-        guild_id: int | None,
-        channel_id: int,
-        message_id: int,
-        author_id: int,
-        best_guess: bool = False,
-        texts: Texts = ENGLISH,
-    ) -> dict[str, Any] | None:
-        """The reply to one picture (see :meth:`answer_part`), or None for no reply."""
-        part = await self.answer_part(
-            answer,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            message_id=message_id,
-            author_id=author_id,
-            best_guess=best_guess,
-            texts=texts,
-        )
-        if part is None:
-            return None
-        names = await self.menu_names(guild_id) if guild_id is not None else {}
-        return combine([part], names, texts)
 
     async def answer_part(
         self,
@@ -429,37 +424,62 @@ class Recognize(commands.Cog):
         channel_id = message.channel.id
         guild_id = message.guild.id if message.guild else None
         texts = self.bot.catalog.texts(message.guild.preferred_locale if message.guild else None)
-        looked_at = urls[:MAX_PICTURES_PER_MESSAGE]
-        parts: list[AnswerPart] = []
         async with self.typing.working(message.channel, channel_id):
-            for number, url in enumerate(looked_at, start=1):
-                try:
-                    answer = await self.answer(url, guild_id)
-                    part = await self.answer_part(
-                        answer,
-                        guild_id=guild_id,
-                        channel_id=channel_id,
-                        message_id=message.id,
-                        author_id=message.author.id,
-                        texts=texts,
-                        tag=f"-{number}" if len(looked_at) > 1 else "",
-                    )
-                except BotError as exc:
-                    self._count_failure(exc)
-                    part = AnswerPart(error_embed(texts(exc.user_message)))
-                except Exception:
-                    log.exception("answering a picture failed")
-                    self.bot.metrics.count_failed()
-                    part = AnswerPart(error_embed(texts(UNEXPECTED)))
-                if part is None:
-                    log.info("no anime face in picture %d of message %s", number, message.id)
-                else:
-                    parts.append(part)
+            parts = await self.answer_pictures(
+                urls,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                message_id=message.id,
+                author_id=message.author.id,
+                texts=texts,
+            )
             names = await self.menu_names(guild_id) if guild_id is not None and parts else {}
         if parts:
-            skipped = len(urls) - len(looked_at)
+            skipped = max(len(urls) - MAX_PICTURES_PER_MESSAGE, 0)
             await self._reply(message, combine(parts, names, texts, skipped))
         self.typing.replied(channel_id)
+
+    async def answer_pictures(
+        self,
+        urls: list[str],
+        *,
+        guild_id: int | None,
+        channel_id: int,
+        message_id: int,
+        author_id: int,
+        texts: Texts,
+        best_guess: bool = False,
+    ) -> list[AnswerPart]:
+        """The parts of a reply to the first ``MAX_PICTURES_PER_MESSAGE`` of ``urls``, in
+        order: a picture that fails gets an error part (``AnswerPart.error``), one without
+        an anime face none (unless ``best_guess``)."""
+        looked_at = urls[:MAX_PICTURES_PER_MESSAGE]
+        parts: list[AnswerPart] = []
+        for number, url in enumerate(looked_at, start=1):
+            try:
+                answer = await self.answer(url, guild_id)
+                part = await self.answer_part(
+                    answer,
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    message_id=message_id,
+                    author_id=author_id,
+                    best_guess=best_guess,
+                    texts=texts,
+                    tag=f"-{number}" if len(looked_at) > 1 else "",
+                )
+            except BotError as exc:
+                self._count_failure(exc)
+                part = AnswerPart.failed(texts(exc.user_message))
+            except Exception:
+                log.exception("answering a picture failed")
+                self.bot.metrics.count_failed()
+                part = AnswerPart.failed(texts(UNEXPECTED))
+            if part is None:
+                log.info("no anime face in picture %d of message %s", number, message_id)
+            else:
+                parts.append(part)
+        return parts
 
     @staticmethod
     async def _reply(message: discord.Message, payload: dict[str, Any]) -> None:
@@ -475,22 +495,32 @@ class Recognize(commands.Cog):
             self.bot.metrics.count_failed()
         log.info("picture not answered: %s", exc.user_message)
 
-    async def _linked_picture(self, interaction: discord.Interaction, link: str) -> str:
+    async def _linked_pictures(self, interaction: discord.Interaction, link: str) -> list[str]:
+        """The pictures of the message ``link`` names (in this server, in a channel the asker
+        can read), or the picture a direct link names (the fetcher checks its host)."""
         match = MESSAGE_LINK.search(link)
         if match is None:
-            raise FetchError("that is not a link to a Discord message or a picture")
-        channel_id, message_id = int(match.group(2)), int(match.group(3))
-        channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            raise FetchError("I cannot read that channel")
+            if link.startswith(("https://", "http://")):
+                return [link]
+            raise FetchError(NOT_A_LINK)
+        server, channel_id, message_id = match.group(1), int(match.group(2)), int(match.group(3))
+        if server != str(interaction.guild_id or "@me"):
+            raise FetchError(LINK_ELSEWHERE)
         try:
+            channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                raise FetchError(CANNOT_READ_CHANNEL)
+            member = interaction.user
+            if (
+                isinstance(channel, discord.abc.GuildChannel)
+                and isinstance(member, discord.Member)
+                and not channel.permissions_for(member).read_message_history
+            ):
+                raise FetchError(CANNOT_SEE_MESSAGE)
             message = await channel.fetch_message(message_id)
         except (discord.NotFound, discord.Forbidden) as exc:
-            raise FetchError("I cannot see that message") from exc
-        urls = picture_urls(message)
-        if not urls:
-            raise FetchError("that message has no picture")
-        return urls[0]
+            raise FetchError(CANNOT_SEE_MESSAGE) from exc
+        return message_pictures(message)
 
     @app_commands.command(name="identify", description="Name the anime characters in a picture")
     @app_commands.describe(
@@ -508,61 +538,66 @@ class Recognize(commands.Cog):
         """Like a post in a watched channel, but on demand and anywhere; a picture without an
         anime face gets a plain "no anime face" (or, asked for, the best guess)."""
 
-        async def picture() -> str:
+        async def pictures() -> list[str]:
             if image is not None:
-                return image.url
+                return [image.url]
             if link:
-                return await self._linked_picture(interaction, link)
-            raise FetchError("attach a picture or give a message link")
+                return await self._linked_pictures(interaction, link)
+            raise FetchError(NOTHING_TO_IDENTIFY)
 
         with self.bot.answering():
-            await self._identify(interaction, picture, guess)
+            await self._identify(interaction, pictures, guess)
 
     async def identify_message(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
-        """Apps → "Identify characters" on a message: like ``/identify`` with its picture."""
+        """Apps → "Identify characters" on a message: like ``/identify`` with its pictures."""
 
-        async def picture() -> str:
-            urls = picture_urls(message)
-            if not urls:
-                raise FetchError("that message has no picture")
-            return urls[0]
+        async def pictures() -> list[str]:
+            return message_pictures(message)
 
         with self.bot.answering():
-            await self._identify(interaction, picture, guess=False)
+            await self._identify(interaction, pictures, guess=False)
 
     async def _identify(
         self,
         interaction: discord.Interaction,
-        picture: Callable[[], Awaitable[str]],
+        pictures: Callable[[], Awaitable[list[str]]],
         guess: bool,
     ) -> None:
-        """Answer the picture ``picture()`` finds, publicly; errors only to the asker."""
+        """Answer the pictures ``pictures()`` finds (up to ``MAX_PICTURES_PER_MESSAGE``, one
+        reply as for a post), publicly; when none of them gets an answer, only the asker
+        is told why."""
         await interaction.response.defer(thinking=True)
         texts = self.bot.catalog.texts(interaction.locale)
         if not self.bot.accepting:
             await self._private_error(interaction, texts(RESTARTING))
             return
+        guild_id = interaction.guild_id
         try:
-            answer = await self.answer(await picture(), interaction.guild_id)
-            payload = await self.reply_payload(
-                answer,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id or 0,
-                message_id=interaction.id,
-                author_id=interaction.user.id,
-                best_guess=guess,
-                texts=texts,
-            )
+            urls = await pictures()
         except BotError as exc:
             self._count_failure(exc)
             await self._private_error(interaction, texts(exc.user_message))
             return
-        if payload is None:
+        parts = await self.answer_pictures(
+            urls,
+            guild_id=guild_id,
+            channel_id=interaction.channel_id or 0,
+            message_id=interaction.id,
+            author_id=interaction.user.id,
+            texts=texts,
+            best_guess=guess,
+        )
+        if not parts:
             await self._private_error(interaction, texts(NO_FACE_TRY_GUESS))
             return
-        await interaction.followup.send(**payload)
+        if all(part.error is not None for part in parts):
+            await self._private_error(interaction, parts[0].error or texts(UNEXPECTED))
+            return
+        names = await self.menu_names(guild_id) if guild_id is not None else {}
+        skipped = max(len(urls) - MAX_PICTURES_PER_MESSAGE, 0)
+        await interaction.followup.send(**combine(parts, names, texts, skipped))
 
     @staticmethod
     async def _private_error(interaction: discord.Interaction, message: str) -> None:

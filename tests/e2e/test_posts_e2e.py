@@ -1,14 +1,19 @@
-"""Posts as members make them: links to pictures, and several pictures in one message."""
+"""Posts as members make them: links to pictures, and several pictures in one message
+(posted in a watched channel, or pointed at with ``/identify`` and the message menu)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import pytest_asyncio
 
 from tests.e2e.answers import MAIN_FACE
 from tests.e2e.bundle import E2E_CHARACTERS, face_png
-from tests.e2e.conftest import RunningAnimeBot
+from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import AttachmentSpec, BotMessage, FakeDiscord, StandardGuild
+from tests.fake_discord.handles import PostedMessage
 from tests.pictures import character_picture, encode
 
 pytestmark = pytest.mark.usefixtures("discord_error_log")
@@ -77,3 +82,89 @@ async def test_five_pictures_get_one_reply_that_says_one_was_left_out(
     assert len(posted.replies) == 1
     assert len(reply.embeds) == 4
     assert reply.content == "I look at the first 4 pictures of a message; 1 more were left out."
+
+
+def message_link(guild_id: int, posted: PostedMessage) -> str:
+    return f"https://discord.com/channels/{guild_id}/{posted.channel_id}/{posted.id}"
+
+
+@pytest_asyncio.fixture
+async def quiet(launch: Launch, world: StandardGuild, trained_bundle: Path) -> RunningAnimeBot:
+    """The bot serving the trained bundle, watching no channel (so only commands answer)."""
+    return await launch(bundle=trained_bundle, watch_all=False)
+
+
+async def test_identify_characters_on_five_pictures_covers_four_in_one_answer(
+    fake_discord: FakeDiscord, world: StandardGuild, quiet: RunningAnimeBot
+) -> None:
+    posted = await fake_discord.post_message(world.channel, world.member, attachments=pictures(5))
+
+    command = await fake_discord.send_message_command(
+        "Identify characters", posted, user=world.member
+    )
+
+    answer = await command.wait_for_message()
+    assert not answer.ephemeral
+    assert names(answer) == [LABELS[0], LABELS[1], LABELS[2], LABELS[0]]
+    numbers = [e["author"]["name"] for e in answer.embeds]
+    assert numbers == [f"Picture {n} of 4" for n in range(1, 5)]
+    assert answer.content == "I look at the first 4 pictures of a message; 1 more were left out."
+    placeholders = [c.get("placeholder") for c in answer.walk_components() if c["type"] == 3]
+    assert placeholders == [f"Face {n}: who is it?" for n in range(1, 5)]
+    assert posted.replies == []
+
+
+async def test_identify_with_a_link_covers_every_picture_of_the_message(
+    fake_discord: FakeDiscord, world: StandardGuild, quiet: RunningAnimeBot
+) -> None:
+    posted = await fake_discord.post_message(world.channel, world.member, attachments=pictures(3))
+
+    command = await fake_discord.send_slash_command(
+        "identify",
+        {"link": message_link(world.guild.id, posted)},
+        user=world.member,
+        channel=world.channel,
+    )
+
+    answer = await command.wait_for_message()
+    assert not answer.ephemeral
+    assert names(answer) == list(LABELS[:3])
+    assert sorted(f.filename for f in answer.files) == [f"face-{n}.jpg" for n in range(1, 4)]
+    assert answer.content == ""
+
+
+async def test_identify_with_a_link_in_japanese_numbers_the_pictures_in_japanese(
+    fake_discord: FakeDiscord, world: StandardGuild, quiet: RunningAnimeBot
+) -> None:
+    posted = await fake_discord.post_message(world.channel, world.member, attachments=pictures(2))
+    world.member.user.locale = "ja"
+
+    command = await fake_discord.send_slash_command(
+        "identify",
+        {"link": message_link(world.guild.id, posted)},
+        user=world.member,
+        channel=world.channel,
+    )
+
+    answer = await command.wait_for_message()
+    assert [e["author"]["name"] for e in answer.embeds] == ["画像 1/2", "画像 2/2"]
+
+
+async def test_identify_refuses_a_link_to_another_servers_message_privately(
+    fake_discord: FakeDiscord, world: StandardGuild, trained_bundle: Path, launch: Launch
+) -> None:
+    other = fake_discord.add_standard_guild("Elsewhere")
+    await launch(bundle=trained_bundle, watch_all=False)
+    posted = await fake_discord.post_message(other.channel, other.member, attachments=pictures(1))
+
+    command = await fake_discord.send_slash_command(
+        "identify",
+        {"link": message_link(other.guild.id, posted)},
+        user=world.member,
+        channel=world.channel,
+    )
+
+    answer = await command.wait_for_followup()
+    assert answer.ephemeral
+    assert "only look at messages of the server" in answer.text
+    assert [m for m in fake_discord.bot_messages if not m.ephemeral and not m.deleted] == []
