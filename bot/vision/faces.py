@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -42,6 +42,23 @@ class FaceDetector(Protocol):
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in ``image``, boxes in ``image`` coordinates, in no particular order."""
         ...
+
+
+@runtime_checkable
+class HintingDetector(FaceDetector, Protocol):
+    """A detector that also says where it saw something too weak to call a face."""
+
+    def detect_with_hints(self, image: np.ndarray) -> tuple[list[Face], list[Box]]:
+        """Faces as ``detect`` finds them, and boxes of weaker hits (may include the faces)."""
+        ...
+
+
+def is_one_face_alone(faces: Sequence[Face], hints: Sequence[Box]) -> bool:
+    """True when exactly one face was found and no hint lies away from it: a portrait, where
+    looking for tilted faces would cost time for nothing."""
+    if len(faces) != 1:
+        return False
+    return all(hint.overlap_of_smaller(faces[0].box) >= 0.3 for hint in hints)
 
 
 class DetectorConfigError(BotError):
@@ -90,6 +107,10 @@ def rotate_expanded(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.nda
     return turned, cv2.invertAffineTransform(matrix)
 
 
+GROUP_EPS = 0.2
+"""How close hits must be to count as one spot: OpenCV's own ``detectMultiScale`` value."""
+
+
 class CascadeDetector:
     """The LBP anime-face cascade (nagadomi's ``lbpcascade_animeface.xml``) through OpenCV 4.
 
@@ -113,7 +134,6 @@ class CascadeDetector:
         if not Path(path).is_file():
             raise DetectorConfigError(f"cascade file not found: {path}")
         self.file_digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-        self._path = Path(path)
         self._cascade = cv2.CascadeClassifier()
         try:
             loaded = self._cascade.load(str(path))
@@ -138,26 +158,45 @@ class CascadeDetector:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces found by the cascade; confidence grows with the number of neighbour hits."""
+        return self.detect_with_hints(image)[0]
+
+    def detect_with_hints(self, image: np.ndarray) -> tuple[list[Face], list[Box]]:
+        """The faces, and hints: the boxes of every spot with at least two overlapping hits.
+
+        A hint away from the faces found says the picture may hold faces the cascade missed
+        (for instance tilted ones). The raw hits are grouped here as ``detectMultiScale``
+        groups them, so hints cost no second pass.
+        """
         small, factor = resize_to(image, self.detect_side)
         grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
         back = None
         if self.angle:
             grey, back = rotate_expanded(grey, self.angle)
-        boxes, hits = self._cascade.detectMultiScale2(
+        raw = self._cascade.detectMultiScale(
             grey,
             scaleFactor=self.scale_factor,
-            minNeighbors=self.min_neighbors,
+            minNeighbors=0,  # every hit, ungrouped
             minSize=(self.min_size, self.min_size),
         )
+        hits = [[int(v) for v in rect] for rect in raw]
+        if not hits:
+            return [], []
+        boxes, counts = cv2.groupRectangles(hits, self.min_neighbors, GROUP_EPS)
         faces = []
-        for (x, y, w, h), n in zip(boxes, np.ravel(hits), strict=True):
+        for rect, n in zip(boxes, np.ravel(counts), strict=True):
             confidence = float(min(1.0, n / (3.0 * max(1, self.min_neighbors))))
-            if back is not None:
-                cx, cy = back @ np.array([x + w / 2, y + h / 2, 1.0])
-                x, y = round(cx - w / 2), round(cy - h / 2)
-            box = Box(int(x), int(y), int(w), int(h)).scaled(1.0 / factor)
-            faces.append(Face(box, self.name, confidence))
-        return faces
+            faces.append(Face(self._to_image(rect, back, factor), self.name, confidence))
+        hinted, _ = cv2.groupRectangles(hits, 1, GROUP_EPS)
+        return faces, [self._to_image(rect, back, factor) for rect in hinted]
+
+    @staticmethod
+    def _to_image(rect: Sequence[int], back: np.ndarray | None, factor: float) -> Box:
+        """A box of the resized (and turned) copy in the coordinates of the picture."""
+        x, y, w, h = (int(v) for v in rect)
+        if back is not None:
+            cx, cy = back @ np.array([x + w / 2, y + h / 2, 1.0])
+            x, y = round(cx - w / 2), round(cy - h / 2)
+        return Box(x, y, w, h).scaled(1.0 / factor)
 
 
 class AnimeFaceDetector:
@@ -230,8 +269,9 @@ class FaceFinder:
     """Runs the detectors in stages and merges what they find.
 
     The primary detectors always run; the tilted ones unless the primary stage found exactly
-    one face (a single upright face is the common portrait, and a group picture needs the
-    extra look); the backups only if nothing was found; the fallback only if still nothing.
+    one face and saw nothing else (the common portrait: a group picture needs the extra
+    look, and hints away from the one face say there may be more); the backups only if
+    nothing was found; the fallback only if still nothing.
     ``find`` returns merged faces ordered by prominence: the first is the main subject.
     """
 
@@ -242,6 +282,7 @@ class FaceFinder:
         fallback: FaceDetector | None = None,
         *,
         tilted: Sequence[FaceDetector] = (),
+        doubtful: Doubtful | None = None,
     ) -> None:
         if not primary and not backups and fallback is None:
             raise DetectorConfigError("no face detector configured")
@@ -249,6 +290,7 @@ class FaceFinder:
         self.tilted = tuple(tilted)
         self.backups = tuple(backups)
         self.fallback = fallback
+        self.doubtful = doubtful
 
     def describe(self) -> str:
         """Every detector and its settings: what the trainer's embedding cache is keyed on."""
@@ -263,25 +305,59 @@ class FaceFinder:
             public = {k: v for k, v in vars(detector).items() if not k.startswith("_")}
             return f"{detector.name}{sorted(public.items())}"
 
-        return " | ".join(",".join(settings(d) for d in stage) for stage in stages)
+        described = " | ".join(",".join(settings(d) for d in stage) for stage in stages)
+        return described + (f" | {self.doubtful}" if self.doubtful else "")
 
     def find(self, image: np.ndarray) -> list[Face]:
         """Every face in ``image`` (never empty when a fallback is set), most prominent first."""
         height, width = image.shape[:2]
-        found = [face for detector in self.primary for face in detector.detect(image)]
-        if self.tilted and len(merge_faces(found)) != 1:
-            found = merge_tilted(found, [f for d in self.tilted for f in d.detect(image)])
+        found: list[Face] = []
+        hints: list[Box] = []
+        for detector in self.primary:
+            if isinstance(detector, HintingDetector):
+                faces, more = detector.detect_with_hints(image)
+                found += faces
+                hints += more
+            else:
+                found += detector.detect(image)
+        if self.tilted and not is_one_face_alone(merge_faces(found), hints):
+            found += [face for detector in self.tilted for face in detector.detect(image)]
         if not found:
             found = [face for detector in self.backups for face in detector.detect(image)]
         if not found and self.fallback is not None:
             found = self.fallback.detect(image)
         merged = merge_faces(found)
+        if self.doubtful is not None:
+            merged = self.doubtful.drop(merged)
         return sorted(merged, key=lambda f: prominence(f, width, height), reverse=True)
 
 
-def merge_tilted(upright: Sequence[Face], tilted: Sequence[Face]) -> list[Face]:
-    """The upright faces plus the tilted faces that are not already among them."""
-    return [*upright, *tilted]
+@dataclass(frozen=True, slots=True)
+class Doubtful:
+    """Which faces of a picture with several faces are dropped as likely false hits.
+
+    The cascade's false hits in group pictures (a bow, a sleeve, a glove) are found by one
+    detector only, with few neighbour hits, and are smaller than the picture's real faces;
+    real faces are usually found by the upright and the tilted pass together, or with many
+    hits. A face is dropped when all three hold: one detector found it, its confidence is
+    below ``confidence``, and its box is narrower than ``share`` of the widest face's.
+    """
+
+    confidence: float = 0.5
+    share: float = 0.7
+
+    def drop(self, faces: Sequence[Face]) -> list[Face]:
+        """``faces`` without the doubtful ones (a lone face is never dropped)."""
+        if len(faces) < 2:
+            return list(faces)
+        widest = max(face.box.w for face in faces)
+        return [
+            face
+            for face in faces
+            if "+" in face.detector
+            or face.confidence >= self.confidence
+            or face.box.w >= self.share * widest
+        ]
 
 
 def default_face_finder(cascade_path: Path | None = None) -> FaceFinder:
@@ -304,4 +380,5 @@ def default_face_finder(cascade_path: Path | None = None) -> FaceFinder:
         [AnimeFaceDetector(detect_side=320), relaxed],
         WholePicture(),
         tilted=[tilted.rotated(30, "cascade-tilted"), tilted.rotated(-30, "cascade-tilted")],
+        doubtful=Doubtful(),
     )
