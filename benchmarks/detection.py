@@ -16,7 +16,9 @@ bot passes to ``FaceFinder.find``: the picture decoded and downscaled by
   real detector (not the stand-in); target 89/89.
 * Time of ``FaceFinder.find`` per picture (median of ``--repeats`` runs of each picture),
   median / p95 / max over one-face pictures (the seed set and the single-box pictures of
-  ``quint_groups``) and over the group pictures. Classification (~15 ms) comes on top.
+  ``quint_groups``) and over the group pictures, with OpenCV's threads set as the bot sets
+  them; wall-clock and the thread's CPU time (less sensitive to other work on the machine).
+  Classification (~15 ms per face) comes on top.
 
 The machine is shared: its description and load average are printed before and after.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import statistics
 import sys
@@ -117,7 +120,7 @@ def match_boxes(
 def percentile(values: Sequence[float], share: float) -> float:
     """The nearest-rank percentile (``share`` in 0–1) of ``values``."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(share * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(share * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -130,6 +133,9 @@ class Measured:
     detectors: list[str]
     boxes: list[Box]
     ms: float
+    """Wall-clock time of ``find``, median of the repeats."""
+    cpu_ms: float
+    """CPU time of the calling thread (OpenCV runs on it alone: see ``main``)."""
 
 
 def measure(finder: Any, path: Path, repeats: int) -> tuple[Measured, tuple[int, int]]:
@@ -138,34 +144,44 @@ def measure(finder: Any, path: Path, repeats: int) -> tuple[Measured, tuple[int,
 
     pixels = decode_image(path.read_bytes()).pixels
     times = []
+    cpu_times = []
     faces = []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         faces = finder.find(pixels)
         times.append(1000 * (time.perf_counter() - started))
+        cpu_times.append(1000 * (time.thread_time() - cpu_started))
     real = [face for face in faces if face.detector != UNDETECTED]
     measured = Measured(
         path.name,
         [face.detector for face in faces],
         [face.box for face in real],
         statistics.median(times),
+        statistics.median(cpu_times),
     )
     return measured, (pixels.shape[1], pixels.shape[0])
 
 
-def timing(ms: Sequence[float]) -> dict[str, float]:
+def timing(measured: Sequence[Measured]) -> dict[str, Any]:
+    """Median, p95 and max of the wall-clock and CPU times of ``measured``."""
+
+    def spread(ms: Sequence[float]) -> dict[str, float]:
+        return {"median": statistics.median(ms), "p95": percentile(ms, 0.95), "max": max(ms)}
+
     return {
-        "pictures": len(ms),
-        "median": statistics.median(ms),
-        "p95": percentile(ms, 0.95),
-        "max": max(ms),
+        "pictures": len(measured),
+        "wall": spread([m.ms for m in measured]),
+        "cpu": spread([m.cpu_ms for m in measured]),
     }
 
 
-def shown_timing(label: str, figures: dict[str, float]) -> str:
+def shown_timing(label: str, figures: dict[str, Any]) -> str:
+    def shown(kind: str) -> str:
+        f = figures[kind]
+        return f"median {f['median']:.1f} ms, p95 {f['p95']:.1f} ms, max {f['max']:.1f} ms"
+
     return (
-        f"{label}: {figures['pictures']:.0f} pictures, median {figures['median']:.1f} ms, "
-        f"p95 {figures['p95']:.1f} ms, max {figures['max']:.1f} ms"
+        f"{label} ({figures['pictures']} pictures): wall {shown('wall')}; thread CPU {shown('cpu')}"
     )
 
 
@@ -174,15 +190,15 @@ def run(finder: Any, shared: Path, repeats: int, verbose: bool) -> dict[str, Any
     seed_dir = shared / "datasets" / "seed" / "train"
     rows = list(csv.DictReader((groups_dir / "labels.csv").open(newline="")))
     labelled = found = extra = 0
-    group_ms: list[float] = []
-    one_face_ms: list[float] = []
+    group_ms: list[Measured] = []
+    one_face_ms: list[Measured] = []
     for row in rows:
         measured, (width, height) = measure(finder, groups_dir / "pictures" / row["file"], repeats)
         labels = parse_boxes(row[BOXES_COLUMN], width, height)
         if len(labels) < 2:
-            one_face_ms.append(measured.ms)
+            one_face_ms.append(measured)
             continue
-        group_ms.append(measured.ms)
+        group_ms.append(measured)
         result = match_boxes(measured.boxes, [box for _, box in labels])
         labelled += result.labelled
         found += result.found
@@ -199,7 +215,7 @@ def run(finder: Any, shared: Path, repeats: int, verbose: bool) -> dict[str, Any
         measured, _ = measure(finder, path, repeats)
         seed_total += 1
         seed_found += bool(measured.boxes)
-        one_face_ms.append(measured.ms)
+        one_face_ms.append(measured)
         if verbose and not measured.boxes:
             print(f"  seed {path.parent.name}/{path.name}: no face found")
     return {
@@ -229,8 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(THIS_FILE.parent))  # engine.py is a sibling script
+    import cv2
+    import numpy as np
     from engine import machine_info, print_machine
 
+    from bot.config import Settings
+    from bot.service import share_cores_between
     from bot.vision.cascade import resolve_cascade
     from bot.vision.faces import default_face_finder
 
@@ -239,10 +259,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     info = machine_info()
     print_machine(info)
+    # OpenCV's threads as the bot sets them: each recognition worker gets its share of cores.
+    workers = Settings.model_fields["workers"].default
+    share_cores_between(workers)
+    print(f"OpenCV threads: {cv2.getNumThreads()} (as the bot sets them for {workers} workers)")
     cascade = None if args.no_cascade else resolve_cascade(args.cascade)
     finder = default_face_finder(cascade)
     print(f"finder: {finder.describe()}")
-    finder.find(__import__("numpy").zeros((64, 64, 3), "uint8"))  # imports and first-use costs
+    finder.find(np.zeros((64, 64, 3), np.uint8))  # imports and first-use costs
     result = run(finder, args.shared, args.repeats, args.verbose)
     load_after = [round(x, 2) for x in os.getloadavg()]
     groups = result["groups"]

@@ -180,7 +180,7 @@ def gather_pictures(data: Path, cascade: Path | None, crop: Any, backbone: str) 
             print(f"  skipped {labelled.path}: {exc}")
             continue
         if len(views) == 0:
-            print(f"  skipped {labelled.path}: no face at all (no fallback configured?)")
+            print(f"  skipped {labelled.path}: no face at all (no whole-picture stand-in?)")
             continue
         found.append((labelled, file_digest(data_bytes), views, detectors))
     detect_s = time.perf_counter() - started
@@ -454,8 +454,8 @@ def bench_tflite_fold(
 def bench_faces(report: Report, pictures: list[Picture]) -> None:
     first = Counter(p.detectors[0] for p in pictures)
     every = Counter(d for p in pictures for d in p.detectors)
-    found = [p for p in pictures if p.detectors[0] != "fallback"]
-    missed = [p.name for p in pictures if p.detectors[0] == "fallback"]
+    found = [p for p in pictures if p.detectors[0] != "none"]
+    missed = [p.name for p in pictures if p.detectors[0] == "none"]
     groups = [f"{p.name} ({len(p.detectors)})" for p in pictures if len(p.detectors) > 1]
     print("  first face found by: " + ", ".join(f"{k} {v}" for k, v in first.most_common()))
     print("  all faces found by: " + ", ".join(f"{k} {v}" for k, v in every.most_common()))
@@ -464,14 +464,14 @@ def bench_faces(report: Report, pictures: list[Picture]) -> None:
         + (f" ({', '.join(groups)})" if groups else "")
     )
     if missed:
-        print("  no detector answered (fallback box): " + ", ".join(missed))
+        print("  no detector answered (whole picture, detector none): " + ", ".join(missed))
     report.details["faces"] = {
         "pictures": len(pictures),
         "found": len(found),
         "first_face_detectors": dict(first),
         "all_face_detectors": dict(every),
         "several_faces": groups,
-        "fallback_only": missed,
+        "no_face": missed,
     }
     report.add(
         Figure(

@@ -101,9 +101,7 @@ def rotate_expanded(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.nda
     matrix[0, 2] += new_width / 2 - width / 2
     matrix[1, 2] += new_height / 2 - height / 2
     # Replicated edges rather than black corners: a hard black edge makes false hits.
-    turned = cv2.warpAffine(
-        image, matrix, (new_width, new_height), borderMode=cv2.BORDER_REPLICATE
-    )
+    turned = cv2.warpAffine(image, matrix, (new_width, new_height), borderMode=cv2.BORDER_REPLICATE)
     return turned, cv2.invertAffineTransform(matrix)
 
 

@@ -17,7 +17,7 @@ from bot.vision.faces import FaceFinder, default_face_finder
 from bot.vision.geometry import Box
 from bot.vision.head import Head
 
-UNDETECTED = frozenset({"none", "fallback"})
+UNDETECTED = frozenset({"none"})
 """Detector names of a box that stands in for a face no detector found."""
 
 
@@ -37,7 +37,7 @@ class FaceResult:
     @property
     def is_detected(self) -> bool:
         """True when a face detector found this face; False for the stand-in box used when
-        none did (the whole picture or a portrait guess), which is never stored or corrected."""
+        none did (the whole picture, detector ``"none"``), which is never stored or corrected."""
         return self.detector not in UNDETECTED
 
     def to_json(self) -> dict[str, object]:

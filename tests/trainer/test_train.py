@@ -139,7 +139,7 @@ def test_model_json_summarises_the_training_set(model_json: dict[str, Any]) -> N
     assert training["faces"] == 15
     assert training["per_label"] == dict.fromkeys(TINY_LABELS, 5)
     assert sum(training["face_detectors"].values()) == 15
-    assert set(training["face_detectors"]) <= {"animeface", "fallback"}
+    assert set(training["face_detectors"]) <= {"animeface", "none"}
 
 
 def test_pictures_that_cannot_be_decoded_are_skipped_and_listed(

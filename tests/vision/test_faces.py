@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
+import cv2
 import numpy as np
 import PIL
 import pytest
@@ -18,13 +19,18 @@ from bot.vision.faces import (
     AnimeFaceDetector,
     CascadeDetector,
     DetectorConfigError,
+    Doubtful,
     Face,
     FaceFinder,
-    PortraitFallback,
+    HintingDetector,
+    WholePicture,
     default_face_finder,
     downscale,
+    is_one_face_alone,
     merge_faces,
     prominence,
+    resize_to,
+    rotate_expanded,
 )
 from bot.vision.geometry import Box
 from tests.pictures import CHARACTERS, character_picture
@@ -214,26 +220,14 @@ def test_animeface_ignores_faces_below_the_likelihood_floor() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The portrait fallback
+# The whole picture when no face is found
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("width", "height"), [(400, 300), (300, 400), (1, 1), (2, 50), (50, 2)])
-def test_fallback_is_one_square_inside_the_picture(width: int, height: int) -> None:
-    (face,) = PortraitFallback().detect(blank(width, height))
-    box = face.box
-    assert face.detector == "fallback"
-    assert face.confidence == 0.0
-    assert box.w == box.h >= 1
-    assert box.x >= 0 and box.x + box.w <= width
-    assert box.y >= 0 and box.y + box.h <= height
-
-
-def test_fallback_sits_centred_a_little_above_the_middle() -> None:
-    (face,) = PortraitFallback().detect(blank(400, 600))
-    cx, cy = face.box.center
-    assert cx == pytest.approx(200, abs=1)
-    assert 0.3 * 600 <= cy < 0.5 * 600
+@pytest.mark.parametrize(("width", "height"), [(400, 300), (300, 400), (1, 1), (2, 50)])
+def test_whole_picture_is_one_box_covering_the_picture_named_none(width: int, height: int) -> None:
+    (face,) = WholePicture().detect(blank(width, height))
+    assert face == Face(Box(0, 0, width, height), "none", 0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,33 +315,115 @@ def test_finder_merges_what_the_primary_detectors_agree_on() -> None:
     assert face.detector == "cascade+animeface"
 
 
-def test_backups_are_not_asked_when_the_primary_finds_a_face() -> None:
-    primary = FixedDetector("cascade", [(Box(100, 100, 100, 100), 0.9)])
+@dataclass
+class HintedDetector(FixedDetector):
+    """A fixed detector that also reports weak hits (as the cascade does)."""
+
+    hints: list[Box] = field(default_factory=list)
+
+    def detect_with_hints(self, image: np.ndarray) -> tuple[list[Face], list[Box]]:
+        return self.detect(image), list(self.hints)
+
+
+ONE = (Box(100, 100, 100, 100), 0.9)
+OTHER = (Box(250, 120, 90, 90), 0.9)
+TILTED = (Box(20, 150, 80, 80), 0.9)
+
+
+def stages(
+    primary: FixedDetector, tilted_boxes: list[tuple[Box, float]] | None = None
+) -> tuple[FaceFinder, FixedDetector, FixedDetector, FixedDetector]:
+    """A finder with ``primary``, one tilted detector, one backup and a counting fallback."""
+    tilted = FixedDetector("cascade-tilted", tilted_boxes if tilted_boxes is not None else [TILTED])
     backup = FixedDetector("animeface", [(Box(10, 10, 50, 50), 0.9)])
-    fallback = FixedDetector("fallback", [(Box(0, 0, 10, 10), 0.0)])
-    found = FaceFinder([primary], [backup], fallback).find(blank())
-    assert [face.detector for face in found] == ["cascade"]
-    assert (backup.calls, fallback.calls) == (0, 0)
+    fallback = FixedDetector("none", [(Box(0, 0, 400, 300), 0.0)])
+    return FaceFinder([primary], [backup], fallback, tilted=[tilted]), tilted, backup, fallback
 
 
-def test_backups_answer_when_the_primary_finds_nothing() -> None:
+def test_a_lone_face_skips_the_tilted_pass_and_the_backups() -> None:
+    finder, tilted, backup, fallback = stages(FixedDetector("cascade", [ONE]))
+    found = finder.find(blank())
+    assert [face.box for face in found] == [ONE[0]]
+    assert (tilted.calls, backup.calls, fallback.calls) == (0, 0, 0)
+
+
+def test_two_faces_bring_in_the_tilted_pass_but_not_the_backups() -> None:
+    finder, tilted, backup, fallback = stages(FixedDetector("cascade", [ONE, OTHER]))
+    found = finder.find(blank())
+    assert {face.box for face in found} == {ONE[0], OTHER[0], TILTED[0]}
+    assert (tilted.calls, backup.calls, fallback.calls) == (1, 0, 0)
+
+
+def test_no_upright_face_brings_in_the_tilted_pass_first() -> None:
+    finder, tilted, backup, fallback = stages(FixedDetector("cascade"))
+    (face,) = finder.find(blank())
+    assert face.detector == "cascade-tilted"
+    assert (tilted.calls, backup.calls, fallback.calls) == (1, 0, 0)
+
+
+def test_a_hint_away_from_a_lone_face_brings_in_the_tilted_pass() -> None:
+    primary = HintedDetector("cascade", [ONE], hints=[ONE[0], Box(20, 160, 60, 60)])
+    finder, tilted, _, _ = stages(primary)
+    found = finder.find(blank())
+    assert tilted.calls == 1
+    assert {face.box for face in found} == {ONE[0], TILTED[0]}
+
+
+def test_a_hint_on_the_lone_face_itself_changes_nothing() -> None:
+    primary = HintedDetector("cascade", [ONE], hints=[Box(105, 95, 90, 95)])
+    finder, tilted, _, _ = stages(primary)
+    finder.find(blank())
+    assert tilted.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("faces", "hints", "alone"),
+    [
+        ([ONE], [], True),
+        ([ONE], [ONE[0]], True),
+        ([ONE], [Box(300, 200, 40, 40)], False),
+        ([], [], False),
+        ([ONE, OTHER], [], False),
+    ],
+)
+def test_is_one_face_alone(faces: list[tuple[Box, float]], hints: list[Box], alone: bool) -> None:
+    assert is_one_face_alone([Face(b, "cascade", c) for b, c in faces], hints) is alone
+
+
+def test_the_cascade_reports_hints() -> None:
+    assert isinstance(CascadeDetector(CASCADE), HintingDetector)
+    assert not isinstance(FixedDetector("x"), HintingDetector)
+
+
+def test_a_face_both_passes_find_is_one_face_named_by_both() -> None:
+    tilted_same = [(Box(104, 96, 100, 100), 0.9)]
+    finder, _, _, _ = stages(FixedDetector("cascade", [ONE, OTHER]), tilted_same)
+    found = finder.find(blank())
+    assert sorted(face.detector for face in found) == ["cascade", "cascade+cascade-tilted"]
+
+
+def test_backups_answer_when_no_pass_finds_anything() -> None:
     primary = FixedDetector("cascade")
     backups = [
         FixedDetector("animeface", [(Box(10, 10, 50, 50), 0.9)]),
         FixedDetector("cascade-relaxed", [(Box(200, 100, 60, 60), 0.4)]),
     ]
-    fallback = FixedDetector("fallback", [(Box(0, 0, 10, 10), 0.0)])
-    found = FaceFinder([primary], backups, fallback).find(blank())
+    tilted = FixedDetector("cascade-tilted")
+    fallback = FixedDetector("none", [(Box(0, 0, 10, 10), 0.0)])
+    found = FaceFinder([primary], backups, fallback, tilted=[tilted]).find(blank())
     assert sorted(face.detector for face in found) == ["animeface", "cascade-relaxed"]
-    assert primary.calls == 1 and fallback.calls == 0
+    assert (primary.calls, tilted.calls, fallback.calls) == (1, 1, 0)
 
 
-def test_fallback_answers_when_no_detector_finds_a_face() -> None:
+def test_the_whole_picture_answers_when_no_detector_finds_a_face() -> None:
     finder = FaceFinder(
-        [FixedDetector("cascade")], [FixedDetector("animeface")], PortraitFallback()
+        [FixedDetector("cascade")],
+        [FixedDetector("animeface")],
+        WholePicture(),
+        tilted=[FixedDetector("cascade-tilted")],
     )
-    (face,) = finder.find(blank())
-    assert face.detector == "fallback"
+    (face,) = finder.find(blank(400, 300))
+    assert face == Face(Box(0, 0, 400, 300), "none", 0.0)
 
 
 def test_without_a_fallback_a_picture_may_have_no_face() -> None:
@@ -359,18 +435,129 @@ def test_finder_needs_at_least_one_detector() -> None:
         FaceFinder([])
 
 
-def test_default_finder_without_cascade_uses_animeface_then_the_fallback() -> None:
+def test_describe_names_every_stage_and_the_doubtful_rule() -> None:
+    finder = default_face_finder(CASCADE)
+    described = finder.describe()
+    assert described.count("('name', 'cascade-tilted')") == 2
+    assert "('angle', 30)" in described and "('angle', -30)" in described
+    assert "Doubtful(" in described
+    assert described != default_face_finder(None).describe()
+
+
+# ---------------------------------------------------------------------------------------------
+# Doubtful boxes in pictures with several faces
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_small_weak_box_one_detector_found_is_dropped_beside_larger_faces() -> None:
+    large = Face(Box(0, 0, 100, 100), "cascade+cascade-tilted", 1.0)
+    weak_small = Face(Box(200, 0, 50, 50), "cascade", 0.44)
+    assert Doubtful().drop([large, weak_small]) == [large]
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        Face(Box(200, 0, 50, 50), "cascade+cascade-tilted", 0.44),  # two detectors agree
+        Face(Box(200, 0, 50, 50), "cascade", 0.56),  # enough hits
+        Face(Box(200, 0, 75, 75), "cascade", 0.44),  # nearly as large as the largest
+    ],
+    ids=["confirmed", "confident", "not small"],
+)
+def test_other_boxes_are_kept(kept: Face) -> None:
+    large = Face(Box(0, 0, 100, 100), "cascade", 1.0)
+    assert Doubtful().drop([large, kept]) == [large, kept]
+
+
+def test_a_lone_weak_face_is_never_dropped() -> None:
+    weak = Face(Box(200, 0, 10, 10), "cascade", 0.1)
+    assert Doubtful().drop([weak]) == [weak]
+
+
+def test_the_finder_drops_doubtful_boxes() -> None:
+    primary = FixedDetector("cascade", [(Box(0, 0, 100, 100), 1.0), (Box(200, 0, 40, 40), 0.4)])
+    found = FaceFinder([primary], doubtful=Doubtful()).find(blank())
+    assert [face.box for face in found] == [Box(0, 0, 100, 100)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Resizing and turning the picture for the cascade
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "side", "expected_shape"),
+    [((300, 400, 3), 200, (150, 200, 3)), ((190, 270, 3), 320, (225, 320, 3))],
+    ids=["down", "up"],
+)
+def test_resize_to_scales_either_way(
+    shape: tuple[int, int, int], side: int, expected_shape: tuple[int, int, int]
+) -> None:
+    resized, factor = resize_to(np.zeros(shape, np.uint8), side)
+    assert resized.shape == expected_shape
+    assert factor == pytest.approx(side / max(shape))
+
+
+@pytest.mark.parametrize("angle", [30, -30, 90, 180])
+def test_rotate_expanded_keeps_every_pixel_and_maps_points_back(angle: float) -> None:
+    picture = np.zeros((120, 200), np.uint8)
+    picture[30:34, 150:154] = 255  # a bright dot centred at (152, 32)
+    turned, back = rotate_expanded(picture, angle)
+    height, width = turned.shape
+    turns = np.radians(angle)
+    assert width == pytest.approx(abs(200 * np.cos(turns)) + abs(120 * np.sin(turns)), abs=1)
+    assert height == pytest.approx(abs(200 * np.sin(turns)) + abs(120 * np.cos(turns)), abs=1)
+    ys, xs = np.nonzero(turned > 128)
+    x, y = back @ np.array([xs.mean() + 0.5, ys.mean() + 0.5, 1.0])
+    assert (x, y) == (pytest.approx(152, abs=1.5), pytest.approx(32, abs=1.5))
+
+
+@requires_seed_picture
+def test_a_turned_cascade_finds_a_tilted_face_and_maps_its_box_back() -> None:
+    pixels = seed_pixels()
+    # The known face turned 30° clockwise, on a larger canvas: the turned cascade undoes it.
+    tilted, back = rotate_expanded(pixels, -30)
+    forward = cv2.invertAffineTransform(back)
+    cx, cy = forward @ np.array([*Box(266, 86, 239, 239).center, 1.0])
+    detector = CascadeDetector(CASCADE).rotated(30)
+    assert (detector.angle, detector.name) == (30, "cascade@30")
+    faces = detector.detect(tilted)
+    assert faces, "the cascade turned by 30° found no face on a face tilted by 30°"
+    best = min(faces, key=lambda f: abs(f.box.center[0] - cx) + abs(f.box.center[1] - cy))
+    assert best.box.center == (pytest.approx(cx, abs=25), pytest.approx(cy, abs=25))
+    assert 150 <= best.box.w <= 330  # the face's size, not the turned canvas's
+
+
+def test_rotated_keeps_the_settings_and_the_original_unchanged() -> None:
+    upright = CascadeDetector(CASCADE, detect_side=256, scale_factor=1.1)
+    turned = upright.rotated(-30, "cascade-tilted")
+    assert (turned.angle, turned.name, turned.detect_side, turned.scale_factor) == (
+        -30,
+        "cascade-tilted",
+        256,
+        1.1,
+    )
+    assert (upright.angle, upright.name) == (0.0, "cascade")
+
+
+# ---------------------------------------------------------------------------------------------
+# The default finder
+# ---------------------------------------------------------------------------------------------
+
+
+def test_default_finder_without_cascade_uses_animeface_then_the_whole_picture() -> None:
     finder = default_face_finder(None)
     assert [d.name for d in finder.primary] == ["animeface"]
-    assert finder.backups == ()
-    assert finder.fallback is not None and finder.fallback.name == "fallback"
+    assert finder.tilted == () and finder.backups == ()
+    assert isinstance(finder.fallback, WholePicture)
 
 
 def test_default_finder_with_cascade_backs_it_up_with_animeface() -> None:
     finder = default_face_finder(CASCADE)
     assert [d.name for d in finder.primary] == ["cascade"]
+    assert [d.name for d in finder.tilted] == ["cascade-tilted", "cascade-tilted"]
     assert [d.name for d in finder.backups] == ["animeface", "cascade-relaxed"]
-    assert finder.fallback is not None and finder.fallback.name == "fallback"
+    assert isinstance(finder.fallback, WholePicture)
 
 
 def test_default_finder_finds_a_drawn_face() -> None:
@@ -380,6 +567,86 @@ def test_default_finder_finds_a_drawn_face() -> None:
     assert faces[0].box.iou(Box(64, 64, 128, 128)) > 0.3
 
 
-def test_default_finder_falls_back_on_a_picture_without_a_face() -> None:
-    (face,) = default_face_finder(None).find(blank())
-    assert face.detector == "fallback"
+@pytest.mark.parametrize("with_cascade", [False, True], ids=["animeface", "cascade"])
+def test_default_finder_says_none_on_a_picture_without_a_face(with_cascade: bool) -> None:
+    (face,) = default_face_finder(CASCADE if with_cascade else None).find(blank())
+    assert face == Face(Box(0, 0, 400, 300), "none", 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recall on a group picture made of seed faces
+# ---------------------------------------------------------------------------------------------
+
+GROUP_SOURCES = [
+    ("nishikino_maki", 0),
+    ("sakurauchi_riko", 0),
+    ("takimoto_hifumi", 0),
+    ("nishikino_maki", 5),
+    ("sakurauchi_riko", 5),
+]
+"""Which seed pictures lend a face (character folder, index in sorted order)."""
+GROUP_FACE_SIDES = [150, 96, 132, 84, 120]
+"""How wide each face is drawn on the 1000×450 group picture: as in real group pictures."""
+GROUP_FACE_TILTS = [0, 0, -30, 0, 30]
+"""How far each face is turned (degrees anticlockwise): heads lean in group pictures."""
+
+
+def seed_face(folder: str, index: int) -> tuple[np.ndarray, Box]:
+    """A seed picture cut around its one face (1.8× the box), and the face's box in the cut."""
+    path = sorted((SEED_TRAIN / folder).iterdir())[index]
+    pixels = decode_image(path.read_bytes()).pixels
+    (face,) = CascadeDetector(CASCADE).detect(pixels)
+    height, width = pixels.shape[:2]
+    cut = Box(
+        round(face.box.x - 0.4 * face.box.w),
+        round(face.box.y - 0.4 * face.box.h),
+        round(1.8 * face.box.w),
+        round(1.8 * face.box.h),
+    ).clipped(width, height)
+    inside = Box(face.box.x - cut.x, face.box.y - cut.y, face.box.w, face.box.h)
+    return pixels[cut.y : cut.y + cut.h, cut.x : cut.x + cut.w], inside
+
+
+def group_picture() -> tuple[np.ndarray, list[Box]]:
+    """Seed faces side by side at different sizes on one 1000×450 canvas (a 200 px wide slot
+    each, the face's centre at the slot's centre, alternately higher and lower), and where
+    each face is."""
+    canvas = np.full((450, 1000, 3), 235, np.uint8)
+    boxes = []
+    for slot, ((folder, index), side, tilt) in enumerate(
+        zip(GROUP_SOURCES, GROUP_FACE_SIDES, GROUP_FACE_TILTS, strict=True)
+    ):
+        cut, face = seed_face(folder, index)
+        factor = side / face.w
+        size = (round(cut.shape[1] * factor), round(cut.shape[0] * factor))
+        scaled = cv2.resize(cut, size, interpolation=cv2.INTER_AREA)
+        face = face.scaled(factor)
+        if tilt:  # turned on a larger cut; the face keeps its size around its new centre
+            scaled, back = rotate_expanded(scaled, tilt)
+            cx, cy = cv2.invertAffineTransform(back) @ np.array([*face.center, 1.0])
+            face = Box(round(cx - face.w / 2), round(cy - face.h / 2), face.w, face.h)
+            size = (scaled.shape[1], scaled.shape[0])
+        # Where the scaled cut's top-left corner lands on the canvas.
+        left = 200 * slot + 100 - round(face.center[0])
+        top = (150 if slot % 2 else 200) - round(face.center[1])
+        x0, y0 = max(left, 200 * slot), max(top, 0)
+        x1, y1 = min(left + size[0], 200 * (slot + 1)), min(top + size[1], 450)
+        canvas[y0:y1, x0:x1] = scaled[y0 - top : y1 - top, x0 - left : x1 - left]
+        boxes.append(Box(face.x + left, face.y + top, face.w, face.h))
+    return canvas, boxes
+
+
+requires_seed_faces = pytest.mark.skipif(
+    not all((SEED_TRAIN / folder).is_dir() for folder, _ in GROUP_SOURCES),
+    reason=f"the shared seed pictures are absent ({SEED_TRAIN})",
+)
+
+
+@requires_seed_faces
+def test_every_face_of_a_group_picture_is_found() -> None:
+    picture, expected = group_picture()
+    found = default_face_finder(CASCADE).find(picture)
+    for box in expected:
+        best = max((face.box.iou(box) for face in found), default=0.0)
+        assert best >= 0.3, f"the face at {box} was not found: {[f.box for f in found]}"
+    assert len(found) <= len(expected) + 1, f"too many boxes: {[f.box for f in found]}"

@@ -251,7 +251,6 @@ def test_the_recognizer_still_works_after_bad_input(recognizer: Recognizer) -> N
         ("animeface", True),
         ("cascade+animeface", True),
         ("cascade-relaxed", True),
-        ("fallback", False),
         ("none", False),
     ],
 )
@@ -266,7 +265,7 @@ def test_detected_faces_leave_out_the_stand_in_box() -> None:
         return FaceResult(Box(0, 0, 10, 10), detector, Prediction((), True, 0.0), np.zeros(0))
 
     found = Recognition((face("cascade"), face("animeface")), 10, 10, 0.0, "v1")
-    blank = Recognition((face("fallback"),), 10, 10, 0.0, "v1")
+    blank = Recognition((face("none"),), 10, 10, 0.0, "v1")
 
     assert found.detected_faces == found.faces
     assert blank.detected_faces == ()
