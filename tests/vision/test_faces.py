@@ -547,8 +547,9 @@ def test_rotated_keeps_the_settings_and_the_original_unchanged() -> None:
 
 def test_default_finder_without_cascade_uses_animeface_then_the_whole_picture() -> None:
     finder = default_face_finder(None)
-    assert [d.name for d in finder.primary] == ["animeface"]
-    assert finder.tilted == () and finder.backups == ()
+    assert [(d.name, vars(d)["detect_side"]) for d in finder.primary] == [("animeface", 448)]
+    assert finder.tilted == ()
+    assert [(d.name, vars(d)["detect_side"]) for d in finder.backups] == [("animeface", 288)]
     assert isinstance(finder.fallback, WholePicture)
 
 
