@@ -305,7 +305,7 @@ def score_faces(
 ) -> FaceScores:
     """Score ``(labelled boxes as (character, box), faces answered)`` per picture.
 
-    Only boxes a detector found count (not ``none``/``fallback`` stand-ins). A labelled face
+    Only boxes a detector found count (not the ``none`` stand-in). A labelled face
     is *found* when a detection is matched to it (:func:`match_boxes`), *named* when that
     detection's top answer is its character; a detection matched to no labelled face is
     *extra* (labelled boxes are "at least these faces", so some extras are real faces).

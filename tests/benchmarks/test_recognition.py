@@ -163,7 +163,7 @@ def test_faces_found_named_and_extra() -> None:
         face("nino", box=Box(500, 500, 40, 40)),  # extra
     ]
     alone = [("ichika", Box(0, 0, 100, 100))]
-    stand_in = [face("ichika", box=Box(0, 0, 100, 100), detector="fallback")]
+    stand_in = [face("ichika", box=Box(0, 0, 100, 100), detector="none")]
 
     scores = bench.score_faces([(labelled, faces), (alone, stand_in)])
 
