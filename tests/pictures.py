@@ -137,7 +137,9 @@ class TinyRun:
     """The ``bot.vision.head.Head`` fitted on every picture (the one in the bundle, before its
     unsure rule was set)."""
     backbone: Any
-    """The Keras backbone the run embedded with."""
+    """The Keras backbone the run was built from (ImageNet weights)."""
+    split: Any
+    """The ``trainer.finetune.SplitBackbone`` the run fine-tuned and exported."""
 
 
 _tiny_runs: dict[Path, TinyRun] = {}
@@ -155,6 +157,7 @@ def tiny_training_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
     pytest.importorskip("tensorflow", reason="the trainer extra (TensorFlow) is not installed")
     import trainer.head
     import trainer.train
+    from trainer.finetune import FineTuneOptions
 
     root = tmp_path_factory.mktemp("tiny-run")
     data = write_dataset(root / "data", per_character=5)
@@ -173,22 +176,30 @@ def tiny_training_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
         backbones.append(build_backbone(*args, **kwargs))
         return backbones[-1]
 
+    splits: list[Any] = []
+    split_backbone = trainer.train.SplitBackbone
+
+    def spy_split_backbone(*args: Any, **kwargs: Any) -> Any:
+        splits.append(split_backbone(*args, **kwargs))
+        return splits[-1]
+
     options = trainer.train.TrainOptions(
         data=data,
         out=root / "bundle",
         cache_dir=root / "cache",
         cascade_path=None,
-        folds=2,
-        repeats=3,
+        # A few steps on few copies: the tests check the pipeline, not what fine-tuning buys.
+        fine_tune=FineTuneOptions(steps=6, copies=2, batch_size=16),
         progress=False,
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer.head, "fit_head", spy_fit_head)
         patch.setattr(trainer.train, "build_backbone", spy_build_backbone)
+        patch.setattr(trainer.train, "SplitBackbone", spy_split_backbone)
         result = trainer.train.train(options)
-    # Cross-validation fits on part of the faces; the exported head saw all of them.
+    # Calibration fits on part of the faces; the exported head saw all of them.
     final = max(heads, key=lambda head: len(head.gallery))
-    run = TinyRun(data, result.bundle, root / "cache", final, backbones[0])
+    run = TinyRun(data, result.bundle, root / "cache", final, backbones[0], splits[0])
     _tiny_runs[base] = run
     return run
 

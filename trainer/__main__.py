@@ -37,8 +37,32 @@ def _parser() -> argparse.ArgumentParser:
         default="mobilenet_v2",
         help="mobilenet_v2 (offline, default) or a keras.applications name (downloads weights)",
     )
-    train.add_argument("--repeats", type=int, default=3, help="cross-validation repeats")
-    train.add_argument("--folds", type=int, default=10, help="cross-validation folds")
+    train.add_argument(
+        "--fine-tune-steps",
+        type=int,
+        default=None,
+        help="steps of fine-tuning the backbone's top blocks (default 240; 0 keeps the "
+        "ImageNet backbone as it is)",
+    )
+    train.add_argument(
+        "--backbone-from",
+        type=Path,
+        default=None,
+        metavar="BUNDLE",
+        help="reuse this bundle's (fine-tuned) backbone and crop settings; fit only the head",
+    )
+    train.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="cross-validation repeats (only when no character has 3 pictures to hold out)",
+    )
+    train.add_argument(
+        "--folds",
+        type=int,
+        default=10,
+        help="cross-validation folds (only when no character has 3 pictures to hold out)",
+    )
     train.add_argument(
         "--unsure-rate",
         type=float,
@@ -62,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from trainer import progress
+    from trainer.finetune import FineTuneOptions
     from trainer.train import TrainOptions, train
 
     if args.progress_json:
@@ -72,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     except BotError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         return 1
+    if args.fine_tune_steps is not None and args.fine_tune_steps < 0:
+        print("error: --fine-tune-steps must be 0 or more", file=sys.stderr)
+        return 2
+    fine_tune: FineTuneOptions | None = FineTuneOptions()
+    if args.fine_tune_steps == 0:
+        fine_tune = None
+    elif args.fine_tune_steps is not None:
+        fine_tune = FineTuneOptions(steps=args.fine_tune_steps)
     cache = None if args.no_cache else (args.cache or args.out.parent / ".cache" / "embeddings")
     options = TrainOptions(
         data=args.data,
@@ -79,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         cache_dir=cache,
         cascade_path=cascade,
         backbone=args.backbone,
+        fine_tune=fine_tune,
+        backbone_from=args.backbone_from,
         folds=args.folds,
         repeats=args.repeats,
         false_flag_rate=args.unsure_rate,
@@ -96,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(
             f"wrote {result.bundle}: {info['label_count']} characters, "
-            f"cross-validated top-1 {info['metrics']['top1']:.3f}, "
+            f"{info['metrics']['method']} top-1 {info['metrics']['top1']:.3f}, "
             f"unsure below {info['unsure']['threshold']:.4f}"
         )
         print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))

@@ -1,4 +1,4 @@
-"""Face embeddings from the pretrained backbone, with an on-disk cache keyed by picture hash.
+"""Face embeddings, and an on-disk cache of each picture's faces keyed by its hash.
 
 A face's features are ``2×F``: the face as seen and mirrored, each the concatenation of
 the unit-length pooled backbone features of every crop view, scaled to unit length.
@@ -64,12 +64,25 @@ class Embedder:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def fingerprint(encoder: str, crop: CropSettings, finder_description: str) -> str:
+    """Identifies everything that changes what the cache keeps for a picture: the encoder
+    (backbone and where it is cut, or a ``.tflite``'s hash), the crop and the detectors."""
+    payload = json.dumps(
+        {"encoder": encoder, "crop": crop.to_dict(), "finder": finder_description},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class CachedFaces:
-    """What the cache keeps for one picture: every face's features and detectors."""
+    """What the cache keeps for one picture: every face's encoded views (``features``, as
+    the encoder that filled the cache makes them), detectors and boxes (``K×4``: x, y, w, h
+    in the decoded picture's pixels)."""
 
     features: np.ndarray
     detectors: tuple[str, ...]
+    boxes: np.ndarray
 
 
 class EmbeddingCache:
@@ -86,7 +99,7 @@ class EmbeddingCache:
         try:
             with np.load(path, allow_pickle=False) as data:
                 detectors = tuple(str(d) for d in data["detectors"])
-                return CachedFaces(data["features"], detectors)
+                return CachedFaces(data["features"], detectors, data["boxes"])
         except (OSError, KeyError, ValueError):
             return None
 
@@ -102,6 +115,7 @@ class EmbeddingCache:
                     handle,
                     features=faces.features,
                     detectors=np.array(faces.detectors, dtype=str),
+                    boxes=faces.boxes,
                 )
             os.replace(tmp, self.dir / f"{digest}.npz")
         except OSError as exc:

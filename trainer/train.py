@@ -1,4 +1,13 @@
-"""From a folder of labelled pictures to a checked model bundle."""
+"""From a folder of labelled pictures to a checked model bundle.
+
+A run finds every face, embeds it, picks the face of each picture that belongs to its folder's
+character, fine-tunes the backbone's top blocks on those faces (:mod:`trainer.finetune`),
+calibrates "unsure" on pictures held out of the fine-tuning and of the head, fits the head on
+everything, and exports the backbone as one ``.tflite`` checked against TensorFlow.
+
+With ``backbone_from`` it reuses an existing bundle's backbone (no TensorFlow at all): only the
+head is fitted, as a server's retrain does on the operator's base backbone.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +15,36 @@ import json
 import logging
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from bot.errors import ImageError, TrainingError
-from bot.vision.bundle import BackboneInfo, write_bundle
-from bot.vision.crop import CropSettings
-from bot.vision.faces import default_face_finder
+from bot.errors import BundleError, ImageError, TrainingError
+from bot.vision.bundle import BackboneInfo, load_bundle, write_bundle
+from bot.vision.crop import CropSettings, crop_views
+from bot.vision.decode import decode_image
+from bot.vision.embedder import FaceEmbedder, combine_views
+from bot.vision.faces import FaceFinder, default_face_finder
+from bot.vision.geometry import Box
 from bot.vision.head import Head
 from trainer import head as heads
 from trainer import progress
-from trainer.dataset import LabelledPicture, describe_skip, file_digest, find_faces, scan_folder
-from trainer.features import CachedFaces, Embedder, EmbeddingCache
+from trainer.dataset import LabelledPicture, describe_skip, file_digest, scan_folder
+from trainer.features import CachedFaces, EmbeddingCache, fingerprint
+from trainer.finetune import (
+    FineTuneOptions,
+    SplitBackbone,
+    augmented_view,
+    copies_per_face,
+    fine_tune,
+    jittered_views,
+)
 from trainer.report import confusion_png, markdown_report
 
 log = logging.getLogger(__name__)
@@ -43,8 +63,21 @@ class TrainOptions:
     cascade_path: Path | None = None
     backbone: str = "mobilenet_v2"
     crop: CropSettings = field(default_factory=CropSettings)
+    fine_tune: FineTuneOptions | None = field(default_factory=FineTuneOptions)
+    """None keeps the ImageNet backbone as it is."""
+    backbone_from: Path | None = None
+    """A bundle whose backbone is reused as it is (its crop settings too); only the head is
+    fitted."""
+    holdout_every: int = 5
+    """Every this-many-th picture of a character (with at least three) is held out of the
+    fine-tuning and of the head that calibrates "unsure"."""
+    jitters: int = 2
+    """Reframed copies of each held-out face, so the unsure threshold is set on faces that do
+    not look exactly like training crops (as a post's faces don't)."""
     folds: int = 10
     repeats: int = 3
+    """Cross-validation, used instead of the hold-out only when no character has three
+    pictures."""
     regularisation: float = 100.0
     false_flag_rate: float = 0.16
     prob_weight: float = 0.5
@@ -70,9 +103,69 @@ def build_backbone(name: str, size: int) -> Any:
     return build_keras_application_backbone(name, size)
 
 
+class Encoder(Protocol):
+    """Turns face views into what the cache keeps, and that into face features."""
+
+    name: str
+    crop: CropSettings
+
+    def encode(self, views: np.ndarray) -> np.ndarray:
+        """``N×V×S×S×3`` uint8 → ``N×2×V×…`` (as seen, mirrored), what the cache keeps."""
+        ...
+
+    def features(self, encoded: np.ndarray) -> np.ndarray:
+        """What :meth:`encode` gave → ``N×2×(V·F)`` face features."""
+        ...
+
+
+class SplitEncoder:
+    """Caches the frozen stem's activations, so features can be recomputed after fine-tuning."""
+
+    def __init__(self, backbone: SplitBackbone, name: str, crop: CropSettings) -> None:
+        self.backbone = backbone
+        self.name = f"{name}/stem{backbone.options.first_block - 1}"
+        self.crop = crop
+
+    def encode(self, views: np.ndarray) -> np.ndarray:
+        n, v = views.shape[:2]
+        flat = views.reshape(n * v, *views.shape[2:])
+        both = np.concatenate([flat, flat[:, :, ::-1]])
+        acts = self.backbone.stem_activations(both)
+        return acts.reshape(2, n, v, *acts.shape[1:]).swapaxes(0, 1)
+
+    def features(self, encoded: np.ndarray) -> np.ndarray:
+        n, flips, v = encoded.shape[:3]
+        flat = encoded.reshape(n * flips * v, *encoded.shape[3:])
+        pooled = self.backbone.features(flat).reshape(n, flips, v, -1)
+        return combine_views(pooled).astype(np.float32)
+
+
+class LiteEncoder:
+    """A finished backbone ``.tflite`` (LiteRT, no TensorFlow): caches per-view features."""
+
+    def __init__(self, model: bytes, info: BackboneInfo) -> None:
+        self.model = model
+        self.info = info
+        self.name = f"tflite:{info.sha256}"
+        self.crop = info.crop
+        self._embedder = FaceEmbedder(
+            model, input_size=info.input_size, feature_dim=info.feature_dim, num_threads=2
+        )
+
+    def encode(self, views: np.ndarray) -> np.ndarray:
+        out = [
+            [self._embedder.view_features(face), self._embedder.view_features(face[:, :, ::-1])]
+            for face in views
+        ]
+        return np.asarray(out, np.float32).reshape(len(views), 2, views.shape[1], -1)
+
+    def features(self, encoded: np.ndarray) -> np.ndarray:
+        return combine_views(encoded).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Gathered:
-    """A usable training picture: the file, its content hash and its faces' features."""
+    """A usable training picture: the file, its content hash and its faces."""
 
     picture: LabelledPicture
     digest: str
@@ -82,15 +175,34 @@ class Gathered:
 def _gather_faces(
     pictures: list[LabelledPicture],
     options: TrainOptions,
-    embedder: Embedder,
+    finder: FaceFinder,
+    encoder: Encoder,
     cache: EmbeddingCache,
-) -> tuple[list[Gathered], list[str], dict[str, np.ndarray]]:
-    """Faces and features of every picture: cached ones loaded, the rest detected and embedded."""
-    finder = default_face_finder(options.cascade_path)
+) -> tuple[list[Gathered], list[str], list[np.ndarray]]:
+    """Every picture's faces (boxes, detectors, encoded views): cached ones loaded, the rest
+    detected and encoded in batches. Also returns a few faces' views for the export check."""
     found: dict[int, Gathered] = {}
-    pending: list[tuple[int, str, np.ndarray, tuple[str, ...]]] = []
+    pending: list[tuple[int, str, np.ndarray, tuple[str, ...], np.ndarray]] = []
     skipped: list[str] = []
-    samples: dict[str, np.ndarray] = {}
+    samples: list[np.ndarray] = []
+    encoded_faces = 0
+
+    def flush() -> None:
+        nonlocal encoded_faces
+        if not pending:
+            return
+        views = np.concatenate([item[2] for item in pending])
+        encoded = encoder.encode(views)
+        start = 0
+        for index, digest, face_views, detectors, boxes in pending:
+            faces = CachedFaces(encoded[start : start + len(face_views)], detectors, boxes)
+            start += len(face_views)
+            cache.put(digest, faces)
+            found[index] = Gathered(pictures[index], digest, faces)
+        encoded_faces += len(views)
+        progress.report("embedding", len(found), len(pictures))
+        pending.clear()
+
     bar = tqdm(pictures, "finding faces", disable=not options.progress)
     for index, picture in enumerate(progress.steps("faces", bar, len(pictures))):
         try:
@@ -104,84 +216,114 @@ def _gather_faces(
             found[index] = Gathered(picture, digest, hit)
             continue
         try:
-            views, detectors = find_faces(data, finder, options.crop)
+            decoded = decode_image(data)
         except ImageError as exc:
             skipped.append(describe_skip(picture, exc))
             continue
-        if len(views) == 0:
+        faces = finder.find(decoded.pixels)
+        if not faces:
             skipped.append(f"{picture.path.parent.name}/{picture.path.name}: no face found")
             continue
-        pending.append((index, digest, views, detectors))
+        views = np.stack([crop_views(decoded.pixels, face.box, encoder.crop) for face in faces])
+        boxes = np.array([face.box.as_list() for face in faces], np.int64).reshape(-1, 4)
+        pending.append((index, digest, views, tuple(face.detector for face in faces), boxes))
         if len(samples) < 3:
-            samples[digest] = views[0]
-    if pending:
-        all_views = np.concatenate([views for _, _, views, _ in pending])
-        features = embedder.embed(all_views)
-        start = 0
-        for index, digest, views, detectors in pending:
-            faces = CachedFaces(features[start : start + len(views)], detectors)
-            start += len(views)
-            cache.put(digest, faces)
-            found[index] = Gathered(pictures[index], digest, faces)
+            samples.append(views[0])
+        if sum(len(item[2]) for item in pending) >= 64:
+            flush()
+    flush()
+    log.info("encoded %d faces, %d pictures from the cache", encoded_faces, len(found))
     return [found[i] for i in sorted(found)], skipped, samples
 
 
-def _validate(
-    features: np.ndarray, labels: np.ndarray, groups: np.ndarray, options: TrainOptions
-) -> heads.Validation:
-    # The head's matrices are small: BLAS threads would only fight the export for the cores.
-    with threadpool_limits(limits=1):
-        return heads.cross_validate(
-            features,
-            labels,
-            folds=options.folds,
-            repeats=options.repeats,
-            c=options.regularisation,
-            prob_weight=options.prob_weight,
-            groups=groups,
-        )
+def holdout_mask(labels: np.ndarray, every: int) -> np.ndarray:
+    """Which pictures are held out: every ``every``-th of each label that has at least three
+    (counting from the middle of the first stride), so each label keeps two or more to learn."""
+    held = np.zeros(len(labels), bool)
+    if every < 2:
+        return held
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        if len(rows) >= 3:
+            held[rows[every // 2 :: every]] = True
+    return held
 
 
-def _export(
-    backbone: Any,
-    head: Head,
-    options: TrainOptions,
+@dataclass
+class _Extra:
+    """What a second pass over the pictures makes: augmented copies of the chosen faces of
+    pictures used for fine-tuning, reframed copies of the held-out ones."""
+
+    augmented: list[np.ndarray] = field(default_factory=list)
+    augmented_labels: list[int] = field(default_factory=list)
+    jittered: list[np.ndarray] = field(default_factory=list)
+    jittered_labels: list[int] = field(default_factory=list)
+
+
+def _second_pass(
     gathered: list[Gathered],
-    samples: dict[str, np.ndarray],
-) -> tuple[bytes, float]:
-    """Convert the backbone to TFLite and check, on a few faces, that the head answers the
-    same from its embeddings as from TensorFlow's."""
-    from trainer.export import BackboneModule, check_agreement, convert
+    chosen: list[int],
+    labels: np.ndarray,
+    held: np.ndarray,
+    options: TrainOptions,
+    encoder: Encoder,
+    copies: int,
+    *,
+    make_view: Callable[[np.ndarray, Box, np.random.Generator], np.ndarray] | None,
+) -> _Extra:
+    """Decode the pictures again and make the chosen faces' extra views."""
+    rng = np.random.default_rng(0)
+    extra = _Extra()
+    for item, face, label, is_held in zip(gathered, chosen, labels, held, strict=True):
+        if not is_held and make_view is None:
+            continue
+        try:
+            pixels = decode_image(item.picture.path.read_bytes()).pixels
+        except (OSError, ImageError):
+            continue  # it was read a moment ago; a picture that vanished just adds nothing
+        box = Box(*(int(v) for v in item.faces.boxes[face]))
+        if is_held:
+            for views in jittered_views(pixels, box, rng, encoder.crop, options.jitters):
+                extra.jittered.append(views)
+                extra.jittered_labels.append(int(label))
+        elif make_view is not None:
+            for _ in range(copies):
+                extra.augmented.append(make_view(pixels, box, rng))
+                extra.augmented_labels.append(int(label))
+    return extra
 
-    module = BackboneModule(backbone, options.crop.size)
-    model = convert(module, float16=options.float16)
-    if not samples:  # everything came from the cache: re-crop a few pictures for the check
-        finder = default_face_finder(options.cascade_path)
-        for item in gathered[:3]:
-            views, _ = find_faces(item.picture.path.read_bytes(), finder, options.crop)
-            samples[item.digest] = views[0]
-    return model, check_agreement(model, module, head, np.stack(list(samples.values())))
 
-
-FACES_FILE = "faces.json"
-"""Which face of each picture the model learnt from (``python -m bot install-base`` imports
-those faces as the base's examples)."""
-
-
-def faces_manifest(gathered: list[Gathered], chosen: list[int], root: Path) -> bytes:
-    """``faces.json``: per training picture, its path under ``root``, hash, label, and the
-    index (in the face finder's order) and detector of the face used."""
-    entries = [
-        {
-            "file": item.picture.path.relative_to(root).as_posix(),
-            "sha256": item.digest,
-            "label": item.picture.label,
-            "face": face,
-            "detector": item.faces.detectors[face],
-        }
-        for item, face in zip(gathered, chosen, strict=True)
-    ]
-    return json.dumps(entries, indent=1).encode("utf-8")
+def _calibrate(
+    features: np.ndarray,
+    labels: np.ndarray,
+    held: np.ndarray,
+    jittered: np.ndarray,
+    jittered_labels: np.ndarray,
+    options: TrainOptions,
+) -> tuple[heads.Validation, heads.Validation]:
+    """Fit a head without the held-out pictures and answer them: the validation to report
+    (held-out pictures as they are) and the one that sets "unsure" (those plus reframed
+    copies). Without a hold-out, both are repeated cross-validation."""
+    with threadpool_limits(limits=1):
+        if not held.any():
+            validation = heads.cross_validate(
+                features,
+                labels,
+                folds=options.folds,
+                repeats=options.repeats,
+                c=options.regularisation,
+                prob_weight=options.prob_weight,
+            )
+            return validation, validation
+        head = heads.fit_head(features[~held], labels[~held], c=options.regularisation)
+        rows = np.concatenate([features[held][:, 0], jittered.reshape(-1, features.shape[-1])])
+        truth = np.concatenate([labels[held], jittered_labels])
+        probs, familiarity = heads.score(head, rows)
+    best, confidence = heads.combined_confidence(probs, familiarity, options.prob_weight)
+    count = int(held.sum())
+    report = heads.Validation(truth[:count], best[:count], confidence[:count], 1, 1)
+    calibration = heads.Validation(truth, best, confidence, 1, 1)
+    return report, calibration
 
 
 def train(options: TrainOptions) -> TrainResult:
@@ -202,13 +344,27 @@ def train(options: TrainOptions) -> TrainResult:
             f"{options.data} needs at least two character folders with pictures "
             f"(found {len(counts)})"
         )
-    backbone = build_backbone(options.backbone, options.crop.size)
-    embedder = Embedder(backbone, options.backbone, options.crop, progress=options.progress)
-    finder_name = default_face_finder(options.cascade_path).describe()
-    cache = EmbeddingCache(options.cache_dir, embedder.fingerprint(finder_name))
+    finder = default_face_finder(options.cascade_path)
+    split: SplitBackbone | None = None
+    reused: LiteEncoder | None = None
+    encoder: Encoder
+    if options.backbone_from is not None:
+        reused = _reused_encoder(options.backbone_from)
+        encoder = reused
+    else:
+        if options.backbone != "mobilenet_v2" and options.fine_tune is not None:
+            raise TrainingError("fine-tuning needs the mobilenet_v2 backbone")
+        keras_backbone = build_backbone(options.backbone, options.crop.size)
+        split = SplitBackbone(
+            keras_backbone, options.fine_tune or FineTuneOptions(), tuned=bool(options.fine_tune)
+        )
+        encoder = SplitEncoder(split, options.backbone, options.crop)
+    cache = EmbeddingCache(
+        options.cache_dir, fingerprint(encoder.name, encoder.crop, finder.describe())
+    )
     lap("setup")
 
-    gathered, skipped, samples = _gather_faces(pictures, options, embedder, cache)
+    gathered, skipped, samples = _gather_faces(pictures, options, finder, encoder, cache)
     lap("faces_and_embeddings")
     label_names = sorted({item.picture.label for item in gathered})
     per_label = Counter(item.picture.label for item in gathered)
@@ -219,61 +375,108 @@ def train(options: TrainOptions) -> TrainResult:
             + ", ".join(too_few or label_names)
         )
     labels = np.array([label_names.index(item.picture.label) for item in gathered])
-    chosen = heads.choose_faces([item.faces.features for item in gathered], labels)
-    features = np.stack([g.faces.features[i] for g, i in zip(gathered, chosen, strict=True)])
+    candidates = [encoder.features(item.faces.features) for item in gathered]
+    chosen = heads.choose_faces(candidates, labels)
+    held = holdout_mask(labels, options.holdout_every)
+
+    tuning = split is not None and split.tuned
+    copies = copies_per_face(int((~held).sum()), split.options) if split is not None else 0
+
+    def make_view(pixels: np.ndarray, box: Box, rng: np.random.Generator) -> np.ndarray:
+        assert split is not None
+        return augmented_view(pixels, box, rng, split.options, encoder.crop.size, encoder.crop.lift)
+
+    extra = _second_pass(
+        gathered,
+        chosen,
+        labels,
+        held,
+        options,
+        encoder,
+        copies,
+        make_view=make_view if tuning else None,
+    )
+    losses: list[float] = []
+    if tuning:
+        assert split is not None
+        activations = split.stem_activations(np.stack(extra.augmented))
+        lap("augmenting")
+        losses = fine_tune(split, activations, np.array(extra.augmented_labels), len(label_names))
+        del activations
+        lap("fine_tuning")
+        progress.report("embedding", 0, 1)
+        candidates = [encoder.features(item.faces.features) for item in gathered]
+        chosen = heads.choose_faces(candidates, labels)
+        progress.report("embedding", 1, 1)
+    features = np.stack([faces[i] for faces, i in zip(candidates, chosen, strict=True)])
     detectors = Counter(g.faces.detectors[i] for g, i in zip(gathered, chosen, strict=True))
 
-    # Cross-validation only sets the unsure threshold (model.json), so it runs in a
-    # thread while the final model is exported: the two steps use both cores.
-    _, groups = np.unique([item.digest for item in gathered], return_inverse=True)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        progress.report("validation", 0, 1)
-        pending_validation = pool.submit(_validate, features, labels, groups, options)
-        progress.report("export", 0, 1)
-        head = heads.fit_head(features, labels, label_names, c=options.regularisation)
-        model, agreement = _export(backbone, head, options, gathered, samples)
-        progress.report("export", 1, 1)
-        validation = pending_validation.result()
-        progress.report("validation", 1, 1)
+    progress.report("validation", 0, 1)
+    if extra.jittered:
+        jittered = encoder.features(encoder.encode(np.stack(extra.jittered)))[:, 0]
+    else:
+        jittered = np.zeros((0, features.shape[-1]), np.float32)
+    validation, calibration = _calibrate(
+        features, labels, held, jittered, np.array(extra.jittered_labels, np.int64), options
+    )
     rule = heads.choose_unsure_rule(
-        validation, false_flag_rate=options.false_flag_rate, prob_weight=options.prob_weight
+        calibration, false_flag_rate=options.false_flag_rate, prob_weight=options.prob_weight
     )
+    with threadpool_limits(limits=1):
+        head = heads.fit_head(features, labels, label_names, c=options.regularisation)
     head = head.with_unsure(rule)
+    progress.report("validation", 1, 1)
+    lap("validation")
+
+    progress.report("export", 0, 1)
+    if reused is not None:
+        model, agreement, name = reused.model, 0.0, reused.info.name
+    else:
+        assert split is not None
+        model, agreement = _export(split, head, options, gathered, samples, encoder.crop)
+        name = options.backbone if not tuning else f"{options.backbone}+tuned"
+    feature_dim = features.shape[-1] // len(encoder.crop.margins)
     backbone_info = BackboneInfo(
-        name=options.backbone,
+        name=name,
         sha256=file_digest(model),
-        input_size=options.crop.size,
-        feature_dim=features.shape[-1] // len(options.crop.margins),
-        crop=options.crop,
+        input_size=encoder.crop.size,
+        feature_dim=feature_dim,
+        crop=encoder.crop,
     )
-    lap("validation_and_export")
+    progress.report("export", 1, 1)
+    lap("export")
 
     created = datetime.now(UTC)
     version = f"{created:%Y%m%d-%H%M%S}-{file_digest(model)[:8]}"
+    method = "held-out" if held.any() else "cross-validation"
     info: dict[str, Any] = {
         "version": version,
         "label_count": len(label_names),
         "labels": label_names,
         "created_at": created.isoformat(timespec="seconds"),
         "backbone": backbone_info.to_dict(),
-        "crop": options.crop.to_dict(),
-        "detectors": "cascade+animeface" if options.cascade_path else "animeface",
+        "crop": encoder.crop.to_dict(),
+        "detectors": finder.describe(),
         "tflite": {"float16": options.float16, "bytes": len(model), "max_diff": agreement},
+        "fine_tune": _fine_tune_info(split, losses, copies, reused),
         "unsure": {
             "threshold": rule.threshold,
             "prob_weight": rule.prob_weight,
             "false_flag_rate": options.false_flag_rate,
+            "calibrated_on": len(calibration.labels),
         },
         "training": {
             "pictures": len(pictures),
             "skipped": len(skipped),
             "skipped_pictures": skipped,
             "faces": len(features),
+            "held_out": int(held.sum()),
             "per_label": {name: per_label[name] for name in label_names},
             "face_detectors": dict(detectors),
             "group_pictures": sum(len(item.faces.detectors) > 1 for item in gathered),
         },
         "metrics": {
+            "method": method,
             "top1": validation.accuracy,
             "folds": validation.folds,
             "repeats": validation.repeats,
@@ -281,15 +484,83 @@ def train(options: TrainOptions) -> TrainResult:
             "confusion": validation.confusion.tolist(),
         },
     }
-    extra = {
+    extra_files = {
         "confusion.png": confusion_png(validation.confusion, label_names),
         "report.md": markdown_report(info).encode("utf-8"),
         FACES_FILE: faces_manifest(gathered, chosen, options.data),
     }
     progress.report("writing", 0, 1)
-    write_bundle(options.out, model, head, backbone_info, info, extra)
+    write_bundle(options.out, model, head, backbone_info, info, extra_files)
     progress.report("writing", 1, 1)
     lap("write")
     info["timings"] = timings
-    log.info("trained %s: top-1 %.3f over %d pictures", version, validation.accuracy, len(features))
+    log.info("trained %s: top-1 %.3f (%s)", version, validation.accuracy, method)
     return TrainResult(options.out, info, timings)
+
+
+def _reused_encoder(path: Path) -> LiteEncoder:
+    try:
+        bundle = load_bundle(path)
+        model = bundle.model_path.read_bytes()
+    except (BundleError, OSError) as exc:
+        raise TrainingError(f"cannot reuse the backbone of {path}: {exc}") from exc
+    return LiteEncoder(model, bundle.backbone)
+
+
+def _fine_tune_info(
+    split: SplitBackbone | None, losses: list[float], copies: int, reused: LiteEncoder | None
+) -> dict[str, Any]:
+    if reused is not None:
+        return {"reused_backbone": reused.info.sha256}
+    if split is None or not split.tuned:
+        return {"steps": 0}
+    return {**asdict(split.options), "copies_per_face": copies, "losses": losses}
+
+
+def _export(
+    split: SplitBackbone,
+    head: Head,
+    options: TrainOptions,
+    gathered: list[Gathered],
+    samples: list[np.ndarray],
+    crop: CropSettings,
+) -> tuple[bytes, float]:
+    """Convert the backbone to TFLite and check, on a few faces, that the head answers the
+    same from its embeddings as from TensorFlow's."""
+    from trainer.export import BackboneModule, check_agreement, convert
+
+    module = BackboneModule(split.whole(), crop.size)
+    model = convert(module, float16=options.float16)
+    if not samples:  # everything came from the cache: re-crop a few faces for the check
+        for item in gathered[:3]:
+            pixels = decode_image(item.picture.path.read_bytes()).pixels
+            samples.append(crop_views(pixels, Box(*(int(v) for v in item.faces.boxes[0])), crop))
+    return model, check_agreement(model, module, head, np.stack(samples))
+
+
+FACES_FILE = "faces.json"
+"""Which face of each picture the model learnt from (``python -m bot install-base`` imports
+those faces as the base's examples)."""
+
+
+def faces_manifest(gathered: list[Gathered], chosen: list[int], root: Path) -> bytes:
+    """``faces.json``: per training picture, its path under ``root``, hash, label, and the
+    index (in the face finder's order), box and detector of the face used."""
+    entries = [
+        {
+            "file": item.picture.path.relative_to(root).as_posix(),
+            "sha256": item.digest,
+            "label": item.picture.label,
+            "face": face,
+            "box": [int(v) for v in item.faces.boxes[face]],
+            "detector": item.faces.detectors[face],
+        }
+        for item, face in zip(gathered, chosen, strict=True)
+    ]
+    return json.dumps(entries, indent=1).encode("utf-8")
+
+
+def describe_options(options: TrainOptions) -> dict[str, Any]:
+    """The options as plain values (for benchmarks' reports)."""
+    values = asdict(options)
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}

@@ -36,7 +36,7 @@ def train_bundle(root: Path, characters: tuple[Character, ...] = E2E_CHARACTERS)
     command = [
         sys.executable, "-m", "trainer", "train",
         "--data", str(data), "--out", str(out),
-        "--repeats", "1", "--folds", "2", "--no-cache", "--quiet",
+        "--fine-tune-steps", "6", "--no-cache", "--quiet",
     ]  # fmt: skip
     env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     finished = subprocess.run(
