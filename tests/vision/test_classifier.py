@@ -92,8 +92,8 @@ def test_another_head_on_the_same_backbone_names_its_own_labels(
 
 
 def test_noise_is_less_familiar_than_a_drawn_face(classifier: FaceClassifier) -> None:
-    size = classifier.bundle.crop.size
-    noise = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), np.uint8)
+    size, views = classifier.bundle.crop.size, len(classifier.bundle.crop.margins)
+    noise = np.random.default_rng(0).integers(0, 256, (views, size, size, 3), np.uint8)
     face = classifier.classify(face_views(classifier.bundle, 0))
     assert classifier.classify(noise).familiarity < face.familiarity
 
@@ -123,10 +123,10 @@ def test_a_crop_size_that_disagrees_with_the_model_input_is_refused(
     run: TinyRun, tmp_path: Path
 ) -> None:
     trained = load_bundle(run.bundle).backbone
-    crop = CropSettings(margins=trained.crop.margins, lift=trained.crop.lift, size=160)
-    backbone = BackboneInfo(trained.name, trained.sha256, 160, trained.feature_dim, crop)
+    crop = CropSettings(margins=trained.crop.margins, lift=trained.crop.lift, size=224)
+    backbone = BackboneInfo(trained.name, trained.sha256, 224, trained.feature_dim, crop)
     bundle = rewritten(run, tmp_path / "b", backbone=backbone)
-    with pytest.raises(BundleError, match=r"but its description says \(1, 160, 160, 3\)"):
+    with pytest.raises(BundleError, match=r"but its description says \(1, 224, 224, 3\)"):
         FaceClassifier(bundle)
 
 
