@@ -693,6 +693,64 @@ def section_groups(ctx: Context) -> None:
     }
 
 
+def chosen_face_is_right(
+    chosen: Box, label: str, boxes: Sequence[LabelledBox], width: int, height: int
+) -> bool | None:
+    """Whether the face the trainer taught for ``label`` is that character's labelled face
+    (IoU ≥ :data:`MIN_IOU`); None when the picture has no box for ``label``."""
+    own = [b.to_box(width, height) for b in boxes if label_of(b.character) == label]
+    if not own:
+        return None
+    return any(chosen.iou(box) >= MIN_IOU for box in own)
+
+
+def section_face_choice(ctx: Context) -> None:
+    """Issue 9 item 4: a training picture that shows several characters, filed under one of
+    them, must teach that character's face. Every group picture of ``quint_groups`` is filed
+    under each of its boxed characters beside the sisters' folders; the trainer's
+    ``faces.json`` says which face it taught, the boxes say whose it is."""
+    from PIL import Image
+
+    source = ctx.split(GROUP_TRAINING_SET)
+    sisters = {c: tr for c, (tr, _) in source.items() if c.startswith(GROUP_TRAINING_PREFIX)}
+    labels = [p for p in read_labels(ctx.dev / GROUPS / "labels.csv") if p.is_group]
+    section(
+        f"face choice: {len(labels)} group pictures filed under each of their characters, "
+        f"beside the train halves of the {len(sisters)} {GROUP_TRAINING_PREFIX}* folders"
+    )
+    folders: dict[str, list[Path]] = {c: list(paths) for c, paths in sisters.items()}
+    for picture in labels:
+        for character in {b.character for b in picture.boxes}:
+            folders.setdefault(character, []).append(ctx.dev / GROUPS / "pictures" / picture.file)
+    run = "face-choice"
+    data = link_folder(ctx.work / "data" / run, folders)
+    trained = train(data, ctx.work / "bundles" / run, ctx.work / "cache" / run, ctx.cascade)
+    taught = json.loads((trained.bundle / "faces.json").read_text("utf-8"))
+    by_file = {p.file: p for p in labels}
+    right = total = 0
+    for entry in taught:
+        picture = by_file.get(Path(entry["file"]).name)
+        if picture is None:
+            continue
+        with Image.open(ctx.dev / GROUPS / "pictures" / picture.file) as image:
+            width, height = image.size
+        verdict = chosen_face_is_right(
+            Box(*entry["box"]), entry["label"], picture.boxes, width, height
+        )
+        if verdict is not None:
+            total += 1
+            right += verdict
+    ctx.results.add_share(
+        "training on group pictures: the folder's character's face is the one taught",
+        Share(right, total),
+    )
+    ctx.results.details["face_choice"] = {
+        "right": right,
+        "total": total,
+        "training_seconds": trained.seconds,
+    }
+
+
 def section_unsure(ctx: Context, name: str) -> None:
     split = ctx.split(name)
     groups = leave_out_groups(split)
@@ -817,6 +875,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--skip-unsure", action="store_true", help="no leave-characters-out runs")
     parser.add_argument("--skip-transfer", action="store_true", help="no transfer runs")
+    parser.add_argument(
+        "--skip-face-choice",
+        action="store_true",
+        help="no training on group pictures to check which face it teaches",
+    )
     parser.add_argument("--json-out", type=Path, default=None, help="also write the results here")
     return parser
 
@@ -869,6 +932,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 own[name] = section_folder_set(ctx, name)
             steps[name] = round(time.perf_counter() - begun, 1)
+        if GROUPS in sets and not args.skip_face_choice:
+            begun = time.perf_counter()
+            section_face_choice(ctx)
+            steps["face_choice"] = round(time.perf_counter() - begun, 1)
         if args.skip_unsure:
             print("\n(unsure rates skipped: --skip-unsure)")
         for name in [] if args.skip_unsure else [s for s in UNSURE_SETS if s in sets]:

@@ -78,7 +78,7 @@ def fingerprint(encoder: str, crop: CropSettings, finder_description: str) -> st
 class CachedFaces:
     """What the cache keeps for one picture: every face's encoded views (``features``, as
     the encoder that filled the cache makes them), detectors and boxes (``K×4``: x, y, w, h
-    in the decoded picture's pixels)."""
+    in the original picture's pixels)."""
 
     features: np.ndarray
     detectors: tuple[str, ...]

@@ -225,7 +225,9 @@ def _gather_faces(
             skipped.append(f"{picture.path.parent.name}/{picture.path.name}: no face found")
             continue
         views = np.stack([crop_views(decoded.pixels, face.box, encoder.crop) for face in faces])
-        boxes = np.array([face.box.as_list() for face in faces], np.int64).reshape(-1, 4)
+        # Boxes are kept in the original picture's pixels (faces.json reports them).
+        original = [face.box.scaled(1.0 / decoded.scale).as_list() for face in faces]
+        boxes = np.array(original, np.int64).reshape(-1, 4)
         pending.append((index, digest, views, tuple(face.detector for face in faces), boxes))
         if len(samples) < 3:
             samples.append(views[0])
@@ -278,10 +280,11 @@ def _second_pass(
         if not is_held and make_view is None:
             continue
         try:
-            pixels = decode_image(item.picture.path.read_bytes()).pixels
+            decoded = decode_image(item.picture.path.read_bytes())
         except (OSError, ImageError):
             continue  # it was read a moment ago; a picture that vanished just adds nothing
-        box = Box(*(int(v) for v in item.faces.boxes[face]))
+        pixels = decoded.pixels
+        box = Box(*(int(v) for v in item.faces.boxes[face])).scaled(decoded.scale)
         if is_held:
             for views in jittered_views(pixels, box, rng, encoder.crop, options.jitters):
                 extra.jittered.append(views)
@@ -533,8 +536,9 @@ def _export(
     model = convert(module, float16=options.float16)
     if not samples:  # everything came from the cache: re-crop a few faces for the check
         for item in gathered[:3]:
-            pixels = decode_image(item.picture.path.read_bytes()).pixels
-            samples.append(crop_views(pixels, Box(*(int(v) for v in item.faces.boxes[0])), crop))
+            decoded = decode_image(item.picture.path.read_bytes())
+            box = Box(*(int(v) for v in item.faces.boxes[0])).scaled(decoded.scale)
+            samples.append(crop_views(decoded.pixels, box, crop))
     return model, check_agreement(model, module, head, np.stack(samples))
 
 
@@ -545,7 +549,8 @@ those faces as the base's examples)."""
 
 def faces_manifest(gathered: list[Gathered], chosen: list[int], root: Path) -> bytes:
     """``faces.json``: per training picture, its path under ``root``, hash, label, and the
-    index (in the face finder's order), box and detector of the face used."""
+    index (in the face finder's order), box (``[x, y, w, h]`` in the picture's pixels) and
+    detector of the face used."""
     entries = [
         {
             "file": item.picture.path.relative_to(root).as_posix(),

@@ -227,3 +227,11 @@ def test_targets_are_judged_in_the_right_direction() -> None:
     assert bench.judged(0.94, 0.95, True)[1] is False
     assert bench.judged(0.06, 0.05, False) == ("≤ 5.0%", False)
     assert bench.judged(None, 0.05, False)[1] is None
+
+
+def test_the_taught_face_is_judged_by_the_characters_own_box() -> None:
+    boxes = bench.parse_boxes("nakano_miku:0.25 0.5 0.2 0.4;nakano_nino:0.75 0.5 0.2 0.4")
+    miku, nino = (b.to_box(200, 100) for b in boxes)
+    assert bench.chosen_face_is_right(miku, "nakano miku", boxes, 200, 100) is True
+    assert bench.chosen_face_is_right(nino, "nakano miku", boxes, 200, 100) is False
+    assert bench.chosen_face_is_right(miku, "nakano ichika", boxes, 200, 100) is None
