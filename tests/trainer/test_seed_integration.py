@@ -16,6 +16,7 @@ from bot.vision.bundle import load_bundle
 from bot.vision.cascade import bundled_cascade
 from bot.vision.recognizer import Recognizer
 from tests.shared_data import SEED_TRAIN
+from trainer.finetune import FineTuneOptions
 from trainer.train import TrainOptions, TrainResult, train
 
 CASCADE = bundled_cascade()
@@ -31,13 +32,15 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def seed_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
-    """A bundle trained on the seed pictures with the default settings (about a minute)."""
+    """A bundle trained on the seed pictures with the default settings but a shorter
+    fine-tuning (about two minutes; benchmarks/recognition.py measures the defaults)."""
     root = tmp_path_factory.mktemp("seed")
     options = TrainOptions(
         data=SEED_TRAIN,
         out=root / "bundle",
         cache_dir=root / "cache",
         cascade_path=CASCADE,
+        fine_tune=FineTuneOptions(steps=80, copies=4),
         progress=False,
     )
     return train(options)
@@ -54,10 +57,11 @@ def test_seed_bundle_names_the_three_characters(seed_model: dict[str, Any]) -> N
     assert seed_model["training"]["skipped"] == 0
 
 
-def test_seed_cross_validated_top1_is_at_least_95_percent(seed_model: dict[str, Any]) -> None:
+def test_seed_held_out_top1_is_at_least_94_percent(seed_model: dict[str, Any]) -> None:
     metrics = seed_model["metrics"]
-    assert (metrics["folds"], metrics["repeats"]) == (10, 3)
-    assert metrics["top1"] >= 0.95, f"cross-validated top-1 fell to {metrics['top1']:.3f}"
+    # Every fifth picture of each character is held out of fine-tuning and the head: 18.
+    assert (metrics["method"], seed_model["training"]["held_out"]) == ("held-out", 18)
+    assert metrics["top1"] >= 0.94, f"held-out top-1 fell to {metrics['top1']:.3f}"
 
 
 def test_a_detector_finds_a_face_on_97_percent_of_seed_pictures(
