@@ -85,6 +85,11 @@ class ProgressBoard:
         return new_stage
 
     @property
+    def started(self) -> bool:
+        """Whether the training reported any stage yet."""
+        return self._stage is not None
+
+    @property
     def fraction(self) -> float:
         """How much of the whole training is done, 0 to 1 (stages weighted by their time)."""
         if self._stage is None:

@@ -89,16 +89,26 @@ class Models(commands.Cog):
 
     def __init__(self, bot: AnimeBot) -> None:
         self.bot = bot
+        self._retrain_cooldowns: dict[int, app_commands.Cooldown] = {}
+        """Per server: ``discord.py``'s cooldown decorator would count refused runs too."""
 
     @app_commands.command(
         name="retrain", description="Train this server's own model on its confirmed pictures"
     )
-    @app_commands.checks.cooldown(1, RETRAIN_COOLDOWN, key=lambda i: i.guild_id)
     @is_manager()
     async def retrain(self, interaction: discord.Interaction) -> None:
         """Refit this server's model, showing its stages in one private message; it answers
         in this server only, and only if it is not worse than the model answering now. The
-        summary says what changed per character."""
+        summary says what changed per character.
+
+        The server's cooldown starts when a training really starts (its first stage): a
+        ``/retrain`` refused for lack of data, or while one runs, leaves it as it was.
+        """
+        cooldown = self._retrain_cooldowns.setdefault(
+            server(interaction), app_commands.Cooldown(1, RETRAIN_COOLDOWN)
+        )
+        if retry_after := cooldown.get_retry_after():
+            raise app_commands.CommandOnCooldown(cooldown, retry_after)
         await interaction.response.defer(thinking=True, ephemeral=True)
         board = ProgressBoard()
         board.note("Preparing the training data…")
@@ -108,6 +118,8 @@ class Models(commands.Cog):
         async def progress(update: str | Step) -> None:
             nonlocal last_edit
             if isinstance(update, Step):
+                if not board.started:
+                    cooldown.update_rate_limit()
                 urgent = board.advance(update)
             else:
                 board.note(update)

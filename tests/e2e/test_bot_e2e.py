@@ -19,10 +19,12 @@ from aiohttp import web
 from bot.errors import NoModelError
 from bot.storage.schema import Face, Image, Prediction, TrainingRun, Vote
 from bot.storage.scope import Scope
+from bot.training import lock_name
 from tests.e2e.answers import assert_names_one_of
 from tests.e2e.bundle import E2E_CHARACTERS, face_png, install_base_model, taught_crops
 from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import AttachmentSpec, BotMessage, FakeDiscord, StandardGuild
+from tests.fake_discord.models import FakeMember
 from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.usefixtures("discord_error_log")
@@ -341,3 +343,36 @@ async def test_retrain_tells_the_channel_when_its_private_message_expired(
     )
     assert notice.content.startswith(f"<@{world.admin.id}>, the training you started ended.")
     assert "no confirmed pictures of its own" in notice.content
+
+
+async def retrain_answer(fake: FakeDiscord, world: StandardGuild, user: FakeMember) -> str:
+    """The text a ``/retrain`` ends with: its refusal, or the last state of its status."""
+    command = await fake.send_slash_command("retrain", user=user, channel=world.channel)
+    message = await command.wait_for_message()
+    assert message.ephemeral
+    if message.text.startswith("Slow down") or "permission" in message.text:
+        return message.text
+    finished = await fake.wait_for_message(
+        world.channel,
+        lambda m: m.id == message.id and not m.content.startswith("Preparing"),
+        timeout=30,
+    )
+    return finished.content
+
+
+async def test_refused_retrains_do_not_start_the_servers_cooldown(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    server = world.guild.id
+    no_permission = await retrain_answer(fake_discord, world, world.member)
+    assert "Manage Server" in no_permission
+    await running.storage.locks.acquire(lock_name(server), "another-host/run", 600)
+    busy = await retrain_answer(fake_discord, world, world.admin)
+    assert busy.startswith("Not started. A training of this server is already running"), busy
+    await running.storage.locks.release(lock_name(server), "another-host/run")
+
+    for _ in range(2):
+        no_data = await retrain_answer(fake_discord, world, world.admin)
+        assert no_data.startswith("Training stopped. This server has no confirmed pictures"), (
+            no_data
+        )
