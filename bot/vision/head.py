@@ -19,6 +19,15 @@ import numpy as np
 from bot.errors import BundleError
 
 HEAD_FORMAT = 1
+"""The layout of :meth:`Head.to_bytes`: an ``.npz`` of ``meta`` (JSON), ``weights``,
+``bias``, ``gallery`` and ``gallery_labels``. Every array carries its own dtype, so a
+gallery written as float32 (older heads) or float16 reads the same way; a change of
+arrays or meta is a new format."""
+READABLE_FORMATS = frozenset({1})
+GALLERY_DTYPE = np.float16
+"""How the gallery is stored: it is most of a head (a row of unit length per training face,
+7,680 numbers each for three views), and half precision changes scores by less than 1e-3.
+Scoring runs in float32."""
 
 
 def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -104,7 +113,8 @@ class Head:
         """
         features = np.atleast_2d(np.asarray(features, np.float32))
         probs = softmax(features @ self.weights + self.bias)
-        sims = l2_normalise(features) @ self.gallery.T.astype(np.float32)
+        # asarray: no copy of the (large) gallery when it is float32 already, as read.
+        sims = l2_normalise(features) @ np.asarray(self.gallery, np.float32).T
         familiarity = np.full((len(features), self.label_count), -1.0, np.float32)
         for label in np.unique(self.gallery_labels):
             block = sims[:, self.gallery_labels == label]
@@ -114,7 +124,8 @@ class Head:
         return probs, familiarity
 
     def to_bytes(self) -> bytes:
-        """The head as an ``.npz`` (no pickles), gallery stored as float16."""
+        """The head as an ``.npz`` (no pickles; see :data:`HEAD_FORMAT`), the gallery in
+        :data:`GALLERY_DTYPE`."""
         buffer = io.BytesIO()
         meta = {
             "format": HEAD_FORMAT,
@@ -127,19 +138,24 @@ class Head:
             meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8),
             weights=self.weights.astype(np.float32),
             bias=self.bias.astype(np.float32),
-            gallery=self.gallery.astype(np.float16),
+            gallery=self.gallery.astype(GALLERY_DTYPE),
             gallery_labels=self.gallery_labels.astype(np.int32),
         )
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Head:
-        """Read what :meth:`to_bytes` wrote; raise :class:`BundleError` for anything else."""
+        """Read what :meth:`to_bytes` writes or wrote (any of :data:`READABLE_FORMATS`, a
+        float16 or float32 gallery); raise :class:`BundleError` for anything else. The
+        gallery is float32 in memory."""
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
                 meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
-                if meta.get("format") != HEAD_FORMAT:
-                    raise BundleError(f"the head has format {meta.get('format')!r}, not 1")
+                if meta.get("format") not in READABLE_FORMATS:
+                    readable = ", ".join(str(f) for f in sorted(READABLE_FORMATS))
+                    raise BundleError(
+                        f"the head has format {meta.get('format')!r}; this bot reads {readable}"
+                    )
                 rule = meta["unsure"]
                 return cls(
                     labels=tuple(str(label) for label in meta["labels"]),

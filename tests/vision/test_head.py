@@ -1,0 +1,107 @@
+"""The head's stored form (bot.vision.head): a half-precision gallery, float32 scoring."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from bot.errors import BundleError
+from bot.vision.head import HEAD_FORMAT, Head, UnsureRule, l2_normalise
+
+DIM = 7680
+"""Three views of 2,560 numbers, as the fine-tuned backbone gives."""
+
+
+def head_of(dim: int = DIM, faces_per_label: int = 20, labels: int = 6, seed: int = 3) -> Head:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(labels, dim))
+    gallery = np.concatenate(
+        [centres[i] + 0.8 * rng.normal(size=(faces_per_label, dim)) for i in range(labels)]
+    )
+    return Head(
+        labels=tuple(f"character {i}" for i in range(labels)),
+        weights=(rng.normal(size=(dim, labels)) / np.sqrt(dim)).astype(np.float32),
+        bias=rng.normal(size=labels).astype(np.float32),
+        gallery=l2_normalise(gallery).astype(np.float32),
+        gallery_labels=np.repeat(np.arange(labels), faces_per_label),
+        top_k=5,
+        unsure=UnsureRule(0.6, 0.5),
+    )
+
+
+def faces(head: Head, count: int = 50, seed: int = 4) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    picked = head.gallery[rng.integers(0, len(head.gallery), count)]
+    return (picked + 0.5 * rng.normal(size=picked.shape) / np.sqrt(head.dim)).astype(np.float32)
+
+
+def written_as_float32(head: Head) -> bytes:
+    """A head as written before the gallery was stored in half precision."""
+    buffer = io.BytesIO()
+    meta = {
+        "format": 1,
+        "labels": list(head.labels),
+        "top_k": head.top_k,
+        "unsure": {"threshold": head.unsure.threshold, "prob_weight": head.unsure.prob_weight},
+    }
+    np.savez(
+        buffer,
+        meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8),
+        weights=head.weights,
+        bias=head.bias,
+        gallery=head.gallery.astype(np.float32),
+        gallery_labels=head.gallery_labels.astype(np.int32),
+    )
+    return buffer.getvalue()
+
+
+def test_a_round_tripped_head_scores_within_a_thousandth() -> None:
+    head = head_of()
+    seen = faces(head)
+
+    again = Head.from_bytes(head.to_bytes())
+
+    probs, familiarity = head.score(seen)
+    probs_again, familiarity_again = again.score(seen)
+    assert np.abs(probs_again - probs).max() < 1e-3
+    assert np.abs(familiarity_again - familiarity).max() < 1e-3
+    assert not np.array_equal(again.gallery, head.gallery), "the gallery was not rounded"
+
+
+def test_the_gallery_is_stored_in_half_precision_and_scored_in_single() -> None:
+    head = head_of()
+
+    stored = head.to_bytes()
+
+    with np.load(io.BytesIO(stored)) as arrays:
+        assert arrays["gallery"].dtype == np.float16
+    assert len(stored) < 0.55 * len(written_as_float32(head))
+    assert Head.from_bytes(stored).gallery.dtype == np.float32
+
+
+def test_a_head_written_with_a_float32_gallery_still_loads_and_scores_the_same() -> None:
+    head = head_of(dim=64)
+
+    old = Head.from_bytes(written_as_float32(head))
+
+    assert old.gallery.dtype == np.float32
+    np.testing.assert_array_equal(old.gallery, head.gallery)
+    for mine, theirs in zip(head.score(faces(head)), old.score(faces(head)), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
+
+
+def test_a_head_of_an_unknown_format_is_refused_with_the_formats_read() -> None:
+    buffer = io.BytesIO(written_as_float32(head_of(dim=8)))
+    with np.load(buffer) as arrays:
+        fields = dict(arrays)
+    meta = json.loads(fields["meta"].tobytes())
+    meta["format"] = HEAD_FORMAT + 1
+    fields["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
+    newer = io.BytesIO()
+    np.savez(newer, **fields)
+
+    with pytest.raises(BundleError, match=rf"format {HEAD_FORMAT + 1}; this bot reads 1"):
+        Head.from_bytes(newer.getvalue())
