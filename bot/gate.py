@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,9 +124,11 @@ def compare(
     candidate_set: Sequence[int],
     *,
     folds: int = FOLDS,
+    on_fold: Callable[[int, int], None] | None = None,
 ) -> GateReport:
     """Cross-validate heads fitted on ``serving_set`` and on ``candidate_set`` (example ids;
     ``features[i]`` is ``2×D``, ``labels[i]`` its character) and decide (module docstring).
+    ``on_fold(done, folds)`` is told as each fold is finished.
 
     Both are judged on every example of either set (of a character the candidate knows);
     serving-set examples without features (deleted since) are left out.
@@ -142,14 +144,15 @@ def compare(
     with threadpool_limits(limits=1):
         for f in range(folds):
             tested = [i for i in examples if fold[i] == f and labels[i] in known_after]
-            if not tested:
-                continue
-            training = [i for i in candidate if fold[i] != f]
-            after_right |= _named_right(features, labels, training, tested)
-            shared = [i for i in tested if labels[i] in known_before]
-            if shared:
-                training = [i for i in serving if fold[i] != f]
-                before_right |= _named_right(features, labels, training, shared)
+            if tested:
+                training = [i for i in candidate if fold[i] != f]
+                after_right |= _named_right(features, labels, training, tested)
+                shared = [i for i in tested if labels[i] in known_before]
+                if shared:
+                    training = [i for i in serving if fold[i] != f]
+                    before_right |= _named_right(features, labels, training, shared)
+            if on_fold is not None:
+                on_fold(f + 1, folds)
     return _decide(labels, examples, before_right, after_right, known_before)
 
 

@@ -35,7 +35,7 @@ from bot.errors import BotError, StorageError, TrainingBusyError, TrainingError
 from bot.gate import CharacterResult, GateReport
 from bot.model_store import ModelStore, new_version
 from bot.names import folder_name
-from bot.refit import RefitJob, RefitResult, run_refit
+from bot.refit import OnStep, RefitJob, RefitResult, run_refit
 from bot.storage.db import Storage
 from bot.storage.examples import ExampleRef
 from bot.storage.model_versions import ModelVersionInfo
@@ -59,7 +59,8 @@ NO_BASE_MODEL = (
 
 Progress = Callable[[str | Step], Awaitable[None]]
 """Told a sentence about the run, or a step of a stage (see ``bot.training_progress``)."""
-Refit = Callable[[RefitJob], Awaitable[RefitResult]]
+Refit = Callable[[RefitJob, OnStep], Awaitable[RefitResult]]
+"""Runs a refit, telling the ``OnStep`` its steps (:func:`bot.refit.run_refit`)."""
 
 
 def lock_name(guild_id: int) -> str:
@@ -260,15 +261,13 @@ class TrainingManager:
                 f"{own} of this server)…"
             )
             job, serving = await self._job(scope, base.backbone_sha256, refs)
-            await progress(Step("embedding", 0, 1))
             try:
-                result = await asyncio.wait_for(self._refit(job), self.timeout)
+                result = await asyncio.wait_for(self._refit(job, progress), self.timeout)
             except TimeoutError:
                 raise TrainingError(
                     f"The training took longer than {self.timeout:.0f} s and was stopped."
                 ) from None
         await self.storage.examples.store_embeddings(base.backbone_sha256, result.embedded)
-        await progress(Step("checking", 0, 1))
         return await self._register_and_gate(scope, base, serving, refs, result)
 
     async def _job(

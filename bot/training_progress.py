@@ -3,26 +3,41 @@
 The trainer prints one JSON line per step when run with ``--progress-json`` (see
 ``trainer.progress``); :func:`parse_step` reads them and :class:`ProgressBoard` turns them,
 and the bot's own steps around them, into a few lines of text. Raw trainer output never
-reaches a person.
+reaches a person. A board follows a plan: the stages one kind of training goes through and
+their share of its time (:data:`TRAINER_PLAN` for the command-line trainer,
+:data:`REFIT_PLAN` for a server's ``/retrain``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-STAGES: dict[str, tuple[str, float]] = {
-    "faces": ("Finding the faces", 30.0),
-    "embedding": ("Reading the faces", 25.0),
-    "fine-tuning": ("Fine-tuning", 25.0),
-    "validation": ("Cross-validating", 6.0),
-    "export": ("Exporting the model", 6.0),
-    "writing": ("Writing the model", 2.0),
-    "checking": ("Checking it against the current model", 6.0),
+STAGES: dict[str, str] = {
+    "faces": "Finding the faces",
+    "embedding": "Reading the faces",
+    "fine-tuning": "Fine-tuning",
+    "validation": "Training and testing the model",
+    "export": "Exporting the model",
+    "writing": "Writing the model",
+    "checking": "Comparing it with the current model",
 }
-"""Each stage in order: what a person reads, and its rough share of the time (weights)."""
+"""Every stage, in order, and what a person reads for it."""
+TRAINER_PLAN: dict[str, float] = {
+    "faces": 30.0,
+    "embedding": 25.0,
+    "fine-tuning": 25.0,
+    "validation": 6.0,
+    "export": 6.0,
+    "writing": 2.0,
+}
+"""The command-line trainer's stages and their rough share of its time."""
+REFIT_PLAN: dict[str, float] = {"embedding": 45.0, "validation": 35.0, "checking": 20.0}
+"""A server's retraining (``bot.refit``): embedding the new examples (skipped when all are
+cached), fitting and cross-validating the head, the gate's comparison; shares measured on
+the seed set with a few dozen new pictures."""
 BAR_CELLS = 12
 MIN_FRACTION_FOR_ESTIMATE = 0.05
 
@@ -59,8 +74,11 @@ def duration(seconds: float) -> str:
 class ProgressBoard:
     """The state of one retraining and its text: notes from the bot, stages from the trainer."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, plan: Mapping[str, float] = TRAINER_PLAN
+    ) -> None:
         self._clock = clock
+        self._plan = {stage: plan[stage] for stage in STAGES if stage in plan}
         self._started = clock()
         self._notes: list[str] = []
         self._stage: str | None = None
@@ -75,9 +93,11 @@ class ProgressBoard:
     def advance(self, step: Step) -> bool:
         """Record a step; True when it starts a new stage (worth showing at once). Stages
         that run at once (validation beside export) can report late: the board never moves
-        back to an earlier stage."""
+        back to an earlier stage. A stage outside the plan is ignored."""
+        if step.stage not in self._plan:
+            return False
         self._seen.add(step.stage)
-        order = list(STAGES)
+        order = list(self._plan)
         if self._stage is not None and order.index(step.stage) < order.index(self._stage):
             return False
         new_stage = step.stage != self._stage
@@ -94,9 +114,8 @@ class ProgressBoard:
         """How much of the whole training is done, 0 to 1 (stages weighted by their time)."""
         if self._stage is None:
             return 0.0
-        names = list(STAGES)
-        index = names.index(self._stage)
-        weights = [weight for _, weight in STAGES.values()]
+        index = list(self._plan).index(self._stage)
+        weights = list(self._plan.values())
         done = sum(weights[:index]) + weights[index] * self._done / self._total
         return min(done / sum(weights), 1.0)
 
@@ -120,8 +139,9 @@ class ProgressBoard:
             status += f" · about {duration(left)} left" if left >= 5 else " · almost done"
         lines.append(status)
         if self._stage is not None:
-            current = list(STAGES).index(self._stage)
-            for index, (name, (words, _)) in enumerate(STAGES.items()):
+            current = list(self._plan).index(self._stage)
+            for index, name in enumerate(self._plan):
+                words = STAGES[name]
                 if index < current and name in self._seen:
                     lines.append(f"✓ {words}")
                 elif index == current:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.training_progress import ProgressBoard, Step, duration, parse_step
+from bot.training_progress import REFIT_PLAN, ProgressBoard, Step, duration, parse_step
 
 
 class Clock:
@@ -46,7 +46,7 @@ def test_the_board_shows_the_stage_percent_and_time_left() -> None:
 
     assert text.splitlines() == [
         "Training on 30 pictures of 3 characters…",
-        "▰▰▰▰▰▱▱▱▱▱▱▱ 42% · about 1 min 21 s left",
+        "▰▰▰▰▰▱▱▱▱▱▱▱ 45% · about 1 min 13 s left",
         "✓ Finding the faces",
         "▸ **Reading the faces** (5/10)",
     ]
@@ -75,4 +75,17 @@ def test_a_stage_reporting_late_does_not_move_the_board_back() -> None:
 
     assert board.advance(Step("validation", 1, 1)) is False
     assert board.fraction == before
-    assert "✓ Cross-validating" in board.render()
+    assert "✓ Training and testing the model" in board.render()
+
+
+def test_a_retrains_board_weighs_only_the_stages_a_refit_goes_through() -> None:
+    clock = Clock()
+    board = ProgressBoard(clock, plan=REFIT_PLAN)
+    board.advance(Step("validation", 15, 30))  # every example was embedded already
+    clock.now += 30
+
+    assert board.render().splitlines()[-2:] == [
+        "▰▰▰▰▰▰▰▰▱▱▱▱ 62% · about 18 s left",
+        "▸ **Training and testing the model** (15/30)",
+    ]
+    assert board.advance(Step("faces", 1, 1)) is False, "a stage outside the plan"

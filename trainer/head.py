@@ -17,6 +17,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
 from bot.vision.head import Head, UnsureRule, l2_normalise
+from trainer import progress
 
 TOP_K = 3
 """Familiarity is the mean similarity to a label's ``TOP_K`` nearest training faces."""
@@ -159,15 +160,20 @@ def cross_validate(
     if groups is None:
         groups = np.arange(len(labels))
     truth, predicted, confidence = [], [], []
+    fits = folds * repeats
+    progress.report("validation", 0, fits)
     for repeat in range(repeats):
         splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed + repeat)
-        for train, test in splitter.split(features[:, 0], labels, groups):
+        for done, (train, test) in enumerate(
+            splitter.split(features[:, 0], labels, groups), start=repeat * folds + 1
+        ):
             head = fit_head(features[train], labels[train], c=c)
             probs, familiarity = score(head, features[test])
             best, conf = combined_confidence(probs, familiarity, prob_weight)
             truth.append(labels[test])
             predicted.append(best)
             confidence.append(conf)
+            progress.report("validation", done, fits)
     return Validation(
         labels=np.concatenate(truth),
         predicted=np.concatenate(predicted),

@@ -20,7 +20,7 @@ from bot.names import character_name
 from bot.presenters import percent
 from bot.storage.scope import Scope
 from bot.training import TrainingOutcome
-from bot.training_progress import ProgressBoard, Step
+from bot.training_progress import REFIT_PLAN, ProgressBoard, Step
 
 if TYPE_CHECKING:
     from bot.app import AnimeBot
@@ -110,7 +110,7 @@ class Models(commands.Cog):
         if retry_after := cooldown.get_retry_after():
             raise app_commands.CommandOnCooldown(cooldown, retry_after)
         await interaction.response.defer(thinking=True, ephemeral=True)
-        board = ProgressBoard()
+        board = ProgressBoard(plan=REFIT_PLAN)
         board.note("Preparing the training data…")
         status = await interaction.followup.send(board.render(), ephemeral=True, wait=True)
         last_edit = time.monotonic()

@@ -310,7 +310,14 @@ async def test_retrain_by_an_admin_on_taught_faces_puts_a_new_model_to_work(
     assert done.content.startswith("✅"), done.content
     assert done.ephemeral
     shown = [edit.get("content") or "" for edit in done.edits]
-    assert any("▸ **Reading the faces**" in text and "%" in text for text in shown), shown
+    stages = [m[1] for text in shown if (m := re.search(r"^▸ \*\*(.+?)\*\*", text, re.M))]
+    assert list(dict.fromkeys(stages)) == [
+        "Reading the faces",
+        "Training and testing the model",
+        "Comparing it with the current model",
+    ], shown
+    percents = [int(m[1]) for text in shown if (m := re.search(r" (\d+)%", text))]
+    assert percents == sorted(percents) and percents[-1] > percents[0], shown
     [summary] = done.embeds
     assert summary["title"].startswith("Pictures neither model was trained on")
     assert re.search(r"^Char [ABC]: (new|\d+/\d+) → \d+/\d+$", summary["description"], re.M)
