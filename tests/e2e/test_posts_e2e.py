@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import pytest_asyncio
 
@@ -14,7 +13,6 @@ from tests.e2e.bundle import E2E_CHARACTERS, face_png
 from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import AttachmentSpec, BotMessage, FakeDiscord, StandardGuild
 from tests.fake_discord.handles import PostedMessage
-from tests.pictures import character_picture, encode
 
 pytestmark = pytest.mark.usefixtures("discord_error_log")
 
@@ -22,9 +20,10 @@ LABELS = tuple(c.folder.replace("_", " ") for c in E2E_CHARACTERS)
 
 
 def pictures(count: int) -> list[tuple[str, bytes, str]]:
-    rng = np.random.default_rng(5)
+    """Pictures of the three characters in turn, each drawn afresh (the first of each
+    character as the other end-to-end tests draw it)."""
     return [
-        (f"p{n}.png", encode(character_picture(E2E_CHARACTERS[n % 3], rng)), "image/png")
+        (f"p{n}.png", face_png(E2E_CHARACTERS[n % 3], seed=1234 + n // 3), "image/png")
         for n in range(count)
     ]
 
