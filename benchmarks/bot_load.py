@@ -61,6 +61,8 @@ ROOT = THIS_FILE.parent.parent
 if str(ROOT) not in sys.path:  # `python benchmarks/bot_load.py` puts benchmarks/ first
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import render_table  # noqa: E402
+
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "seed" / "train"
 PICTURE_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 PICTURE_SUFFIXES |= {".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp"}
@@ -115,14 +117,7 @@ class Row:
 
 
 def table(rows: Sequence[Row]) -> str:
-    lines = [("figure", "measured", "target", "result"), *(r.cells() for r in rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(4)]
-    out = []
-    for n, line in enumerate(lines):
-        out.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return render_table([r.cells() for r in rows])
 
 
 def load_average() -> list[float]:

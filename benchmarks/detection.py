@@ -71,7 +71,8 @@ def parse_boxes(field: str, width: int, height: int) -> list[tuple[str, Box]]:
         values = [float(v) for v in numbers.split()]
         if len(values) != 4:
             raise ValueError(f"a YOLO box needs 4 numbers, got {item!r}")
-        boxes.append((character.strip(), yolo_to_box(*values, width, height)))
+        cx, cy, w, h = values
+        boxes.append((character.strip(), yolo_to_box(cx, cy, w, h, width, height)))
     return boxes
 
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python benchmarks/engine.py` puts benchmarks/ first, not ROOT
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import machine_info, print_machine, section  # noqa: E402
+from benchmarks.report import machine_info, print_machine, render_table, section  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "seed" / "train"
 
@@ -126,14 +126,7 @@ class Report:
 
 
 def table(figures: Sequence[Figure]) -> str:
-    rows = [("figure", "measured", "target", "result"), *(f.row() for f in figures)]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = []
-    for n, r in enumerate(rows):
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render_table([f.row() for f in figures])
 
 
 # -- the pictures, their faces and features ----------------------------------------------------

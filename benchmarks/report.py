@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,15 @@ def print_machine(info: dict[str, Any]) -> None:
         "load average at start (1, 5, 15 min): "
         + ", ".join(map(str, info["load_average_at_start"]))
     )
+
+
+def render_table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of (figure, measured, target, result) as an aligned plain-text table, headed."""
+    lines = [("figure", "measured", "target", "result"), *(tuple(r) for r in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(4)]
+    out = []
+    for n, line in enumerate(lines):
+        out.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)

@@ -235,3 +235,10 @@ def test_the_taught_face_is_judged_by_the_characters_own_box() -> None:
     assert bench.chosen_face_is_right(miku, "nakano miku", boxes, 200, 100) is True
     assert bench.chosen_face_is_right(nino, "nakano miku", boxes, 200, 100) is False
     assert bench.chosen_face_is_right(miku, "nakano ichika", boxes, 200, 100) is None
+
+
+def test_seed_folds_deal_each_characters_sorted_files_in_turn() -> None:
+    files = [Path(f"/s/{n}.png") for n in (7, 1, 3, 2, 6, 4, 5)]
+    folds = bench.seed_folds(files, 3)
+    assert [[p.stem for p in fold] for fold in folds] == [["1", "4", "7"], ["2", "5"], ["3", "6"]]
+    assert sorted(p for fold in folds for p in fold) == sorted(files)
