@@ -816,6 +816,8 @@ def bot_worker(args: argparse.Namespace) -> int:
         "classify_median_ms": median_of("classify"),
         "classify_per_face_median_ms": statistics.median(per_face),
         "per_picture_median_ms": {k: round(statistics.median(v), 1) for k, v in wall.items()},
+        "per_picture_max_ms": {k: round(max(v), 1) for k, v in wall.items()},
+        "faces_per_picture": faces,
         "import_seconds": import_s,
         "bundle_load_seconds": load_s,
         "rss_after_import_mb": rss_imported,
