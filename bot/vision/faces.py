@@ -221,18 +221,26 @@ class AnimeFaceDetector:
         return faces
 
 
-class WholePicture:
-    """What is classified when no detector finds a face: the whole picture, said plainly.
+class NoFace:
+    """What is classified when no detector finds a face: the picture as a whole, said plainly.
 
-    Its detector name is ``"none"``, so answers can tell "no face found" from a face.
+    Its detector name is ``"none"``, so answers can tell "no face found" from a face. The box
+    is where a portrait's face usually is (a square of 60% of the shorter side, centred, a
+    little above the middle), so the crop views go from that guess (1.0×) to about the whole
+    picture (2.0×). A box of the whole picture instead made every view but the first mostly
+    repeated edge: on `naruto10` (screenshots in which the cascade often finds no face) it
+    named 84.6% of the test pictures against 95.3% with this box.
     """
 
     name = "none"
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """One box covering the whole picture, with confidence 0."""
+        """One box, with confidence 0."""
         height, width = image.shape[:2]
-        return [Face(Box(0, 0, max(1, width), max(1, height)), self.name, 0.0)]
+        side = max(1, round(0.6 * min(width, height)))
+        x = (width - side) // 2
+        y = max(0, min(height - side, round(0.38 * height - side / 2)))
+        return [Face(Box(x, y, side, side), self.name, 0.0)]
 
 
 def merge_faces(faces: Sequence[Face], overlap: float = 0.5) -> list[Face]:
@@ -375,7 +383,7 @@ def default_face_finder(cascade_path: Path | None = None) -> FaceFinder:
         return FaceFinder(
             [AnimeFaceDetector(detect_side=448)],
             [AnimeFaceDetector(detect_side=288)],
-            WholePicture(),
+            NoFace(),
         )
     upright = CascadeDetector(cascade_path)
     tilted = CascadeDetector(cascade_path, detect_side=256, scale_factor=1.1)
@@ -385,7 +393,7 @@ def default_face_finder(cascade_path: Path | None = None) -> FaceFinder:
     return FaceFinder(
         [upright],
         [AnimeFaceDetector(detect_side=320), relaxed],
-        WholePicture(),
+        NoFace(),
         tilted=[tilted.rotated(30, "cascade-tilted"), tilted.rotated(-30, "cascade-tilted")],
         doubtful=Doubtful(),
     )

@@ -23,7 +23,7 @@ from bot.vision.faces import (
     Face,
     FaceFinder,
     HintingDetector,
-    WholePicture,
+    NoFace,
     default_face_finder,
     downscale,
     is_one_face_alone,
@@ -220,14 +220,21 @@ def test_animeface_ignores_faces_below_the_likelihood_floor() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The whole picture when no face is found
+# The stand-in box when no face is found
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("width", "height"), [(400, 300), (300, 400), (1, 1), (2, 50)])
-def test_whole_picture_is_one_box_covering_the_picture_named_none(width: int, height: int) -> None:
-    (face,) = WholePicture().detect(blank(width, height))
-    assert face == Face(Box(0, 0, width, height), "none", 0.0)
+def test_no_face_is_one_square_inside_the_picture_named_none(width: int, height: int) -> None:
+    (face,) = NoFace().detect(blank(width, height))
+    assert (face.detector, face.confidence) == ("none", 0.0)
+    assert face.box.w == face.box.h == max(1, round(0.6 * min(width, height)))
+    assert face.box.clipped(width, height) == face.box
+
+
+def test_no_face_sits_centred_a_little_above_the_middle() -> None:
+    (face,) = NoFace().detect(blank(400, 600))
+    assert face.box == Box(80, 108, 240, 240)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,15 +422,15 @@ def test_backups_answer_when_no_pass_finds_anything() -> None:
     assert (primary.calls, tilted.calls, fallback.calls) == (1, 1, 0)
 
 
-def test_the_whole_picture_answers_when_no_detector_finds_a_face() -> None:
+def test_the_picture_as_a_whole_answers_when_no_detector_finds_a_face() -> None:
     finder = FaceFinder(
         [FixedDetector("cascade")],
         [FixedDetector("animeface")],
-        WholePicture(),
+        NoFace(),
         tilted=[FixedDetector("cascade-tilted")],
     )
     (face,) = finder.find(blank(400, 300))
-    assert face == Face(Box(0, 0, 400, 300), "none", 0.0)
+    assert face == NoFace().detect(blank(400, 300))[0]
 
 
 def test_without_a_fallback_a_picture_may_have_no_face() -> None:
@@ -550,7 +557,7 @@ def test_default_finder_without_cascade_uses_animeface_then_the_whole_picture() 
     assert [(d.name, vars(d)["detect_side"]) for d in finder.primary] == [("animeface", 448)]
     assert finder.tilted == ()
     assert [(d.name, vars(d)["detect_side"]) for d in finder.backups] == [("animeface", 288)]
-    assert isinstance(finder.fallback, WholePicture)
+    assert isinstance(finder.fallback, NoFace)
 
 
 def test_default_finder_with_cascade_backs_it_up_with_animeface() -> None:
@@ -558,7 +565,7 @@ def test_default_finder_with_cascade_backs_it_up_with_animeface() -> None:
     assert [d.name for d in finder.primary] == ["cascade"]
     assert [d.name for d in finder.tilted] == ["cascade-tilted", "cascade-tilted"]
     assert [d.name for d in finder.backups] == ["animeface", "cascade-relaxed"]
-    assert isinstance(finder.fallback, WholePicture)
+    assert isinstance(finder.fallback, NoFace)
 
 
 def test_default_finder_finds_a_drawn_face() -> None:
@@ -571,7 +578,7 @@ def test_default_finder_finds_a_drawn_face() -> None:
 @pytest.mark.parametrize("with_cascade", [False, True], ids=["animeface", "cascade"])
 def test_default_finder_says_none_on_a_picture_without_a_face(with_cascade: bool) -> None:
     (face,) = default_face_finder(CASCADE if with_cascade else None).find(blank())
-    assert face == Face(Box(0, 0, 400, 300), "none", 0.0)
+    assert face == Face(Box(110, 24, 180, 180), "none", 0.0)
 
 
 # ---------------------------------------------------------------------------------------------
