@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import functools
 import json
 import os
 import shutil
@@ -27,7 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -982,34 +984,44 @@ def main(argv: list[str] | None = None) -> int:
     print(f"work folder: {work}")
     ctx = Context(dev, work, cascade, Results())
     steps: dict[str, float] = {}
+    failed: list[str] = []
+
+    def run(step: str, section_run: Callable[[], object]) -> None:
+        """One section, timed; a section that fails is reported and the others still run
+        (a long benchmark should not lose an hour of figures to one error)."""
+        begun = time.perf_counter()
+        try:
+            section_run()
+        except Exception:  # reported below and in the summary
+            traceback.print_exc()
+            failed.append(step)
+            ctx.results.add(Row(f"{step}: the section failed (traceback above)", "–", "", False))
+        steps[step] = round(time.perf_counter() - begun, 1)
+
+    own: dict[str, dict[str, Any]] = {}
+
+    def own_set(name: str) -> None:
+        own[name] = section_folder_set(ctx, name)
+
     try:
-        own: dict[str, dict[str, Any]] = {}
         for name in sets:
-            begun = time.perf_counter()
             if name == GROUPS:
-                section_groups(ctx)
+                run(name, lambda: section_groups(ctx))
             elif name == SEED:
-                section_seed(ctx)
+                run(name, lambda: section_seed(ctx))
             else:
-                own[name] = section_folder_set(ctx, name)
-            steps[name] = round(time.perf_counter() - begun, 1)
+                run(name, functools.partial(own_set, name))
         if GROUPS in sets and not args.skip_face_choice:
-            begun = time.perf_counter()
-            section_face_choice(ctx)
-            steps["face_choice"] = round(time.perf_counter() - begun, 1)
+            run("face_choice", lambda: section_face_choice(ctx))
         if args.skip_unsure:
             print("\n(unsure rates skipped: --skip-unsure)")
         for name in [] if args.skip_unsure else [s for s in UNSURE_SETS if s in sets]:
-            begun = time.perf_counter()
-            section_unsure(ctx, name)
-            steps[f"unsure_{name}"] = round(time.perf_counter() - begun, 1)
+            run(f"unsure_{name}", functools.partial(section_unsure, ctx, name))
         transfer_sets = [s for s in TRANSFER_SETS if s in sets]
         if args.skip_transfer:
             print("\n(transfer skipped: --skip-transfer)")
         elif transfer_sets:
-            begun = time.perf_counter()
-            section_transfer(ctx, own, transfer_sets)
-            steps["transfer"] = round(time.perf_counter() - begun, 1)
+            run("transfer", lambda: section_transfer(ctx, own, transfer_sets))
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -1036,7 +1048,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(report, indent=1, default=str) + "\n")
         print(f"wrote {args.json_out}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
