@@ -228,8 +228,8 @@ class NoFace:
     is where a portrait's face usually is (a square of 60% of the shorter side, centred, a
     little above the middle), so the crop views go from that guess (1.0×) to about the whole
     picture (2.0×). A box of the whole picture instead made every view but the first mostly
-    repeated edge: on `naruto10` (screenshots in which the cascade often finds no face) it
-    named 84.6% of the test pictures against 95.3% with this box.
+    repeated edge: on ``naruto10`` (screenshots in which the cascade often finds no face) the
+    whole-picture box named 84.6% of the test pictures, this box 91.3% (same code otherwise).
     """
 
     name = "none"
