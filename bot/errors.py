@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from bot.phrases import Phrase
+
+
+def _rebuilt(kind: type[BotError], said: Phrase) -> BotError:
+    error = kind.__new__(kind)
+    BotError.__init__(error, said)
+    return error
+
 
 class BotError(Exception):
-    """Base of every error whose message may be shown to users as it is."""
+    """Base of every error whose message may be shown to users as it is.
+
+    Raised with the English text and its values (``TrainingError("have {count}",
+    count=3)``), so that the message can be shown in the reader's language:
+    ``texts(error.phrase)``.
+    """
+
+    def __init__(self, message: str | Phrase = "", /, **values: Any) -> None:
+        self.phrase = message if isinstance(message, Phrase) else Phrase(message, values)
+        super().__init__(str(self.phrase))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The phrase survives a trip between processes (a refit's errors).
+        return _rebuilt, (type(self), self.phrase)
 
     @property
     def user_message(self) -> str:
-        """The sentence to show a user (no paths, no internals)."""
+        """The sentence to show a user in English (no paths, no internals)."""
         return str(self)
 
 

@@ -24,6 +24,7 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from bot.errors import FetchError
+from bot.phrases import phrase
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ class ImageFetcher:
             raise FetchError(PRIVATE_ADDRESS)
         if not self._host_allowed(host, is_name=address is None):
             allowed = ", ".join(sorted(self._policy.allowed_hosts))
-            raise FetchError(f"pictures can only be downloaded from {allowed}")
+            raise FetchError("pictures can only be downloaded from {hosts}", hosts=allowed)
         return url.with_fragment(None)
 
     def _host_allowed(self, host: str, *, is_name: bool) -> bool:
@@ -296,18 +297,18 @@ def _raise_for_status(status: int) -> None:
     if status == 200:
         return
     if status in (404, 410):
-        message = "the picture is gone"
+        problem = phrase("the picture is gone")
     elif status in (401, 403):
-        message = "the picture is not public"
+        problem = phrase("the picture is not public")
     elif status in (408, 429):
-        message = "the picture's server is busy, try again later"
+        problem = phrase("the picture's server is busy, try again later")
     elif status >= 500:
-        message = "the picture's server failed"
+        problem = phrase("the picture's server failed")
     elif status >= 400:
-        message = "the picture's server refused the download"
+        problem = phrase("the picture's server refused the download")
     else:
-        message = "the picture's server sent no picture"
-    raise FetchError(f"{message} (HTTP {status})")
+        problem = phrase("the picture's server sent no picture")
+    raise FetchError("{problem} (HTTP {status})", problem=problem, status=status)
 
 
 def _translate(exc: aiohttp.ClientError | OSError, url: URL) -> FetchError:
@@ -316,18 +317,18 @@ def _translate(exc: aiohttp.ClientError | OSError, url: URL) -> FetchError:
     if isinstance(exc, aiohttp.SocketTimeoutError):
         return FetchError("the download stalled")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return FetchError(f"could not connect to {host} in time")
+        return FetchError("could not connect to {host} in time", host=host)
     if isinstance(exc, TimeoutError):
         # aiohttp's own total timeout; the shared deadline usually fires first.
         return FetchError("the download took too long")
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         if isinstance(exc.os_error, AddressRefusedError):
             return FetchError(PRIVATE_ADDRESS)
-        return FetchError(f"could not find the host {host}")
+        return FetchError("could not find the host {host}", host=host)
     if isinstance(exc, aiohttp.ClientSSLError):
-        return FetchError(f"could not make a secure connection to {host}")
+        return FetchError("could not make a secure connection to {host}", host=host)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return FetchError(f"could not connect to {host}")
+        return FetchError("could not connect to {host}", host=host)
     if isinstance(exc, aiohttp.ClientPayloadError):
         return FetchError("the download was cut off")
     if isinstance(exc, aiohttp.ClientResponseError):
@@ -342,7 +343,7 @@ def _for_log(url: URL) -> str:
 
 
 def _too_large(limit: int) -> FetchError:
-    return FetchError(f"the picture is larger than {_describe_size(limit)}")
+    return FetchError("the picture is larger than {size}", size=_describe_size(limit))
 
 
 def _describe_size(size: int) -> str:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bot.names import character_name
+from bot.phrases import Phrase, phrase
 from trainer.head import fit_head
 
 FOLDS = 5
@@ -70,7 +72,7 @@ class GateReport:
     """The comparison of a candidate with the serving model, and the decision."""
 
     promote: bool
-    reason: str
+    reason: Phrase
     """Why, in words (the reply to ``/retrain`` shows it)."""
     compared: int
     """Examples of characters both know that both heads named."""
@@ -203,7 +205,7 @@ def _decide(
     p_value = sign_test(worse, better)
     report = GateReport(
         promote=True,
-        reason="",
+        reason=Phrase(""),
         compared=len(compared),
         right_before=sum(before_right[i] for i in compared),
         right_after=sum(after_right[i] for i in compared),
@@ -217,19 +219,23 @@ def _decide(
     return dataclasses.replace(report, promote=promote, reason=reason)
 
 
-def _verdict(report: GateReport) -> tuple[bool, str]:
+def _verdict(report: GateReport) -> tuple[bool, Phrase]:
     if report.worse > report.better and report.p_value < SIGNIFICANCE:
-        return False, (
-            f"it names {report.worse} of the compared pictures wrongly that the current model "
-            f"named right, and only {report.better} the other way round: worse beyond chance"
+        return False, phrase(
+            "it names {worse} of the compared pictures wrongly that the current model "
+            "named right, and only {better} the other way round: worse beyond chance",
+            worse=report.worse,
+            better=report.better,
         )
     if drops := report.sharp_drops:
-        names = ", ".join(c.label for c in drops)
-        return False, f"it is much worse at {names} than the current model"
+        names = ", ".join(character_name(c.label) for c in drops)
+        return False, phrase("it is much worse at {names} than the current model", names=names)
     if not report.compared:
-        return True, "no picture of a character both know to compare them on"
-    return True, (
-        f"not worse than the current model on {report.compared} pictures neither was "
-        f"trained on ({report.worse} named right before and wrong now, "
-        f"{report.better} the other way round)"
+        return True, phrase("no picture of a character both know to compare them on")
+    return True, phrase(
+        "not worse than the current model on {compared} pictures neither was "
+        "trained on ({worse} named right before and wrong now, {better} the other way round)",
+        compared=report.compared,
+        worse=report.worse,
+        better=report.better,
     )

@@ -27,6 +27,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.phrases import Phrase
+
 log = logging.getLogger(__name__)
 
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
@@ -54,10 +56,18 @@ class Texts:
     table: Mapping[str, str]
     locale: str
 
-    def __call__(self, message: str, /, **values: object) -> str:
-        """``message`` in this language, with ``values`` filled in."""
+    def __call__(self, message: str | Phrase, /, **values: object) -> str:
+        """``message`` in this language, with ``values`` filled in (a Phrase brings its
+        own; values that are Phrases are translated too)."""
+        if isinstance(message, Phrase):
+            values = {**message.values, **values}
+            message = message.text
         text = self.table.get(message, message)
-        return text.format(**values) if values else text
+        if not values:
+            return text
+        return text.format(
+            **{key: self(v) if isinstance(v, Phrase) else v for key, v in values.items()}
+        )
 
 
 ENGLISH = Texts({}, "en-US")

@@ -41,7 +41,9 @@ def display_name(name: str) -> str:
     if not tidy:
         raise InvalidNameError("A character name cannot be empty.")
     if len(tidy) > NAME_LENGTH:
-        raise InvalidNameError(f"A character name has at most {NAME_LENGTH} characters.")
+        raise InvalidNameError(
+            "A character name has at most {count} characters.", count=NAME_LENGTH
+        )
     return tidy
 
 
@@ -50,7 +52,7 @@ def typed_name(raw: str) -> str:
     returned as its display name; ``InvalidNameError`` says what is wrong with it."""
     name = raw.strip()
     if not 1 <= len(name) <= TYPED_NAME_MAX:
-        raise InvalidNameError(f"A name has 1 to {TYPED_NAME_MAX} characters.")
+        raise InvalidNameError("A name has 1 to {count} characters.", count=TYPED_NAME_MAX)
     if not all(ch.isalnum() or ch in TYPED_NAME_PUNCTUATION for ch in name):
         raise InvalidNameError("A name may only have letters, digits, spaces and ' - .")
     return display_name(name)

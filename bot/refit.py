@@ -143,9 +143,11 @@ def refit(job: RefitJob, report: Report = no_report) -> RefitResult:
     counts = {name: sum(job.labels[i] == name for i in examples) for name in names}
     enough = [name for name, count in counts.items() if count >= 2]
     if len(enough) < 2:
+        have = ", ".join(f"{name}: {count}" for name, count in counts.items()) or "none"
         raise TrainingError(
             "Not enough confirmed data: at least two characters with two pictures each are "
-            f"needed (have {counts or 'none'})."
+            "needed (have {have}).",
+            have=have,
         )
     examples = [i for i in examples if counts[job.labels[i]] >= 2]
     names = enough

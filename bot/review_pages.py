@@ -16,7 +16,9 @@ import discord
 
 from bot.app import bot_of
 from bot.errors import BotError
+from bot.i18n import ENGLISH, Texts
 from bot.names import character_name
+from bot.phrases import Phrase, phrase
 from bot.presenters import percent
 from bot.storage.schema import HoldReason
 from bot.storage.scope import Scope
@@ -32,9 +34,19 @@ PAGE_SIZE = 4
 TIMEOUT = 900.0
 MAX_VOTES_LISTED = 5
 HELD_BECAUSE: dict[HoldReason | None, str] = {
-    HoldReason.NEW_ACCOUNT: " (new account)",
-    HoldReason.CONTRADICTS_MODEL: " (against a confident answer)",
+    HoldReason.NEW_ACCOUNT: "new account",
+    HoldReason.CONTRADICTS_MODEL: "against a confident answer",
 }
+
+
+def accepted(face_id: int, name: str) -> Phrase:
+    """What a moderator reads after accepting a held face."""
+    return phrase("Face {face} is now training data for *{name}*.", face=face_id, name=name)
+
+
+def dismissed(face_id: int, count: int) -> Phrase:
+    """What a moderator reads after dismissing a held face's votes."""
+    return phrase("Dismissed {count} held correction(s) of face {face}.", count=count, face=face_id)
 
 
 def message_link(guild_id: int, channel_id: int, message_id: int) -> str:
@@ -47,22 +59,32 @@ def crop_file_name(face: HeldFace) -> str:
     return f"face-{face.face_id}.jpg"
 
 
-def face_embed(guild_id: int, face: HeldFace, number: int, names: dict[str, str]) -> discord.Embed:
+def face_embed(
+    guild_id: int, face: HeldFace, number: int, names: dict[str, str], texts: Texts = ENGLISH
+) -> discord.Embed:
     """One held face: who says what, the model's answer, the link; its crop beside."""
-    lines = [
-        f"<@{vote.user_id}> says **{character_name(vote.label, names)}**"
-        f"{HELD_BECAUSE.get(vote.reason, '')}"
-        for vote in face.votes[:MAX_VOTES_LISTED]
-    ]
+    lines = []
+    for vote in face.votes[:MAX_VOTES_LISTED]:
+        says = texts(
+            "{user} says **{name}**",
+            user=f"<@{vote.user_id}>",
+            name=character_name(vote.label, names),
+        )
+        if why := HELD_BECAUSE.get(vote.reason):
+            says += f" ({texts(why)})"
+        lines.append(says)
     if len(face.votes) > MAX_VOTES_LISTED:
-        lines.append(f"and {len(face.votes) - MAX_VOTES_LISTED} more")
+        lines.append(texts("and {count} more", count=len(face.votes) - MAX_VOTES_LISTED))
     first = face.votes[0]
     if first.model_label is not None and first.model_score is not None:
         model = character_name(first.model_label, names)
-        lines.append(f"The model said {model} ({percent(first.model_score)}).")
-    lines.append(f"[Open the picture]({message_link(guild_id, face.channel_id, face.message_id)})")
+        lines.append(
+            texts("The model said {name} ({score}).", name=model, score=percent(first.model_score))
+        )
+    link = message_link(guild_id, face.channel_id, face.message_id)
+    lines.append(f"[{texts('Open the picture')}]({link})")
     embed = discord.Embed(
-        title=f"{number}. Face {face.face_id}",
+        title=texts("{number}. Face {face}", number=number, face=face.face_id),
         description="\n".join(lines),
         colour=discord.Colour.orange(),
     )
@@ -80,6 +102,7 @@ class ReviewPage:
     faces: tuple[HeldFace, ...]
     embeds: list[discord.Embed]
     names: dict[str, str]
+    texts: Texts
 
     def files(self) -> list[discord.File]:
         """The crops, fresh for each send (a ``discord.File`` can be sent once)."""
@@ -88,32 +111,41 @@ class ReviewPage:
         ]
 
 
-async def review_page(bot: AnimeBot, guild_id: int, index: int) -> ReviewPage | None:
-    """Page ``index`` of the held faces (the last one if fewer are left); None when none."""
+async def review_page(
+    bot: AnimeBot, guild_id: int, index: int, texts: Texts = ENGLISH
+) -> ReviewPage | None:
+    """Page ``index`` of the held faces (the last one if fewer are left), in ``texts``'
+    language; None when none."""
     held = await bot.storage.votes.held_faces(guild_id, index * PAGE_SIZE, PAGE_SIZE)
     if held.total == 0:
         return None
     pages = -(-held.total // PAGE_SIZE)
     if not held.faces:  # faces were decided since: show the last page there is
-        return await review_page(bot, guild_id, pages - 1)
+        return await review_page(bot, guild_id, pages - 1, texts)
     characters = await bot.storage.characters.listing(Scope.of_guild(guild_id))
     names = {character.key: character.name for character in characters}
     embeds = [
-        face_embed(guild_id, face, index * PAGE_SIZE + number, names)
+        face_embed(guild_id, face, index * PAGE_SIZE + number, names, texts)
         for number, face in enumerate(held.faces, start=1)
     ]
     embeds[0].set_author(
-        name=f"Held corrections: {held.total} face(s), page {index + 1} of {pages}"
+        name=texts(
+            "Held corrections: {count} face(s), page {page} of {pages}",
+            count=held.total,
+            page=index + 1,
+            pages=pages,
+        )
     )
-    return ReviewPage(guild_id, index, pages, held.faces, embeds, names)
+    return ReviewPage(guild_id, index, pages, held.faces, embeds, names, texts)
 
 
 class _Decision(discord.ui.Button["ReviewView"]):
-    def __init__(self, face: HeldFace, number: int, accept: bool, names: dict[str, str]) -> None:
+    def __init__(self, face: HeldFace, number: int, accept: bool, page: ReviewPage) -> None:
+        name = character_name(face.leading_label, page.names)
         label = (
-            f"{number}. Accept “{character_name(face.leading_label, names)}”"[:80]
+            page.texts("{number}. Accept “{name}”", number=number, name=name)[:80]
             if accept
-            else f"{number}. Dismiss"
+            else page.texts("{number}. Dismiss", number=number)
         )
         super().__init__(
             label=label,
@@ -155,11 +187,11 @@ class ReviewView(discord.ui.View):
         self.clear_items()
         first = page.index * PAGE_SIZE + 1
         for number, face in enumerate(page.faces, start=first):
-            self.add_item(_Decision(face, number, True, page.names))
-            self.add_item(_Decision(face, number, False, page.names))
+            self.add_item(_Decision(face, number, True, page))
+            self.add_item(_Decision(face, number, False, page))
         if page.pages > 1:
-            self.add_item(_Turn("◀ Previous", -1, page.index == 0))
-            self.add_item(_Turn("Next ▶", 1, page.index >= page.pages - 1))
+            self.add_item(_Turn(page.texts("◀ Previous"), -1, page.index == 0))
+            self.add_item(_Turn(page.texts("Next ▶"), 1, page.index >= page.pages - 1))
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Only the moderator whose list it is (it is ephemeral: nobody else sees it)."""
@@ -168,6 +200,7 @@ class ReviewView(discord.ui.View):
     async def decide(self, interaction: discord.Interaction, face: HeldFace, accept: bool) -> None:
         """Accept the leading label of ``face`` or dismiss its held votes, then redraw."""
         bot = bot_of(interaction)
+        texts = self.page.texts
         try:
             if accept:
                 outcome = await bot.storage.votes.confirm_by_moderator(
@@ -175,12 +208,12 @@ class ReviewView(discord.ui.View):
                 )
                 bot.dispatch("guild_characters_changed", self.guild_id)
                 name = character_name(outcome.name, self.page.names)
-                done = f"Face {face.face_id} is now training data for *{name}*."
+                done = texts(accepted(face.face_id, name))
             else:
                 count = await bot.storage.votes.dismiss_held(face.face_id, self.guild_id)
-                done = f"Dismissed {count} held correction(s) of face {face.face_id}."
+                done = texts(dismissed(face.face_id, count))
         except BotError as exc:
-            await interaction.response.send_message(exc.user_message, ephemeral=True)
+            await interaction.response.send_message(texts(exc.phrase), ephemeral=True)
             return
         await self._redraw(interaction, self.page.index, done)
 
@@ -189,11 +222,12 @@ class ReviewView(discord.ui.View):
         await self._redraw(interaction, self.page.index + step, None)
 
     async def _redraw(self, interaction: discord.Interaction, index: int, done: str | None) -> None:
-        page = await review_page(bot_of(interaction), self.guild_id, max(index, 0))
+        texts = self.page.texts
+        page = await review_page(bot_of(interaction), self.guild_id, max(index, 0), texts)
         if page is None:
             self.stop()
             await interaction.response.edit_message(
-                content=f"{done or ''}\nNothing else is waiting.".strip(),
+                content=f"{done or ''}\n{texts('Nothing else is waiting.')}".strip(),
                 embeds=[],
                 attachments=[],
                 view=None,

@@ -35,6 +35,7 @@ from bot.errors import BotError, StorageError, TrainingBusyError, TrainingError
 from bot.gate import CharacterResult, GateReport
 from bot.model_store import ModelStore, new_version
 from bot.names import folder_name
+from bot.phrases import Phrase, phrase
 from bot.refit import OnStep, RefitJob, RefitResult, run_refit
 from bot.storage.db import Storage
 from bot.storage.examples import ExampleRef
@@ -57,7 +58,7 @@ NO_BASE_MODEL = (
     "installs one with `python -m bot install-base`."
 )
 
-Progress = Callable[[str | Step], Awaitable[None]]
+Progress = Callable[[Phrase | Step], Awaitable[None]]
 """Told a sentence about the run, or a step of a stage (see ``bot.training_progress``)."""
 Refit = Callable[[RefitJob, OnStep], Awaitable[RefitResult]]
 """Runs a refit, telling the ``OnStep`` its steps (:func:`bot.refit.run_refit`)."""
@@ -102,9 +103,11 @@ def check_trainable(refs: list[ExampleRef], scope: Scope) -> None:
     if sum(n >= MIN_TRAINING_PICTURES for n in counts.values()) < MIN_LABELS:
         names = {ref.key: ref.name for ref in refs}
         raise TrainingError(
-            f"Not enough confirmed data: {MIN_LABELS} characters with at least "
-            f"{MIN_TRAINING_PICTURES} pictures each are needed "
-            f"(have {count_pictures({names[k]: n for k, n in counts.items()})})."
+            "Not enough confirmed data: {characters} characters with at least "
+            "{pictures} pictures each are needed (have {have}).",
+            characters=MIN_LABELS,
+            pictures=MIN_TRAINING_PICTURES,
+            have=count_pictures({names[k]: n for k, n in counts.items()}),
         )
 
 
@@ -124,7 +127,7 @@ class TrainingOutcome:
     """How a retraining ended: promoted or not, why, and per character before and after."""
 
     promoted: bool
-    message: str
+    message: Phrase
     version: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     characters: tuple[CharacterChange, ...] = ()
@@ -237,7 +240,7 @@ class TrainingManager:
         await self.storage.runs.finish(
             run_id,
             status,
-            message=outcome.message,
+            message=str(outcome.message),
             candidate_version=outcome.version,
             metrics=outcome.metrics,
         )
@@ -251,21 +254,30 @@ class TrainingManager:
         check_trainable(refs, scope)
         if self._slots.locked():
             await progress(
-                "Waiting for a training of another server to finish "
-                f"(at most {self.settings.training_concurrency} at a time)…"
+                phrase(
+                    "Waiting for a training of another server to finish "
+                    "(at most {count} at a time)…",
+                    count=self.settings.training_concurrency,
+                )
             )
         async with self._slots:
             own = sum(ref.scope == scope for ref in refs)
             await progress(
-                f"Training on {len(refs)} pictures ({len(refs) - own} of the base model, "
-                f"{own} of this server)…"
+                phrase(
+                    "Training on {total} pictures ({base} of the base model, "
+                    "{own} of this server)…",
+                    total=len(refs),
+                    base=len(refs) - own,
+                    own=own,
+                )
             )
             job, serving = await self._job(scope, base.backbone_sha256, refs)
             try:
                 result = await asyncio.wait_for(self._refit(job, progress), self.timeout)
             except TimeoutError:
                 raise TrainingError(
-                    f"The training took longer than {self.timeout:.0f} s and was stopped."
+                    "The training took longer than {seconds} s and was stopped.",
+                    seconds=round(self.timeout),
                 ) from None
         await self.storage.examples.store_embeddings(base.backbone_sha256, result.embedded)
         return await self._register_and_gate(scope, base, serving, refs, result)
@@ -336,8 +348,12 @@ class TrainingManager:
         if report is not None and not report.promote:
             return TrainingOutcome(False, report.reason, version, metrics, characters, new)
         await self.models.promote(scope, version)
-        reason = report.reason if report is not None else "there was no model to compare with"
-        message = f"Model {version} now answers in this server: {reason}."
+        reason = (
+            report.reason if report is not None else phrase("there was no model to compare with")
+        )
+        message = phrase(
+            "Model {version} now answers in this server: {reason}.", version=version, reason=reason
+        )
         return TrainingOutcome(True, message, version, metrics, characters, new)
 
     async def rollback(self, guild_id: int, *, to_base: bool = False) -> str | None:
@@ -351,13 +367,12 @@ class TrainingManager:
             return None
         previous = await self.storage.model_versions.previous(scope)
         if previous is None:
-            own = await self.storage.model_versions.active(scope)
-            hint = (
-                " Use `/rollback base: True` to be answered by the base model again."
-                if own is not None
-                else ""
+            if await self.storage.model_versions.active(scope) is None:
+                raise TrainingError("This server has no earlier model of its own to go back to.")
+            raise TrainingError(
+                "This server has no earlier model of its own to go back to. Use "
+                "`/rollback base: True` to be answered by the base model again."
             )
-            raise TrainingError(f"This server has no earlier model of its own to go back to.{hint}")
         await self.models.promote(scope, previous.version)
         return previous.version
 

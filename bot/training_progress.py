@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from bot.i18n import ENGLISH, Texts
+from bot.phrases import Phrase
+
 STAGES: dict[str, str] = {
     "faces": "Finding the faces",
     "embedding": "Reading the faces",
@@ -62,13 +65,15 @@ def parse_step(line: str) -> Step | None:
     return step if step.stage in STAGES else None
 
 
-def duration(seconds: float) -> str:
+def duration(seconds: float, texts: Texts = ENGLISH) -> str:
     """``75`` → ``1 min 15 s``; ``20`` → ``20 s``."""
     seconds = max(0, round(seconds))
     minutes, rest = divmod(seconds, 60)
     if minutes == 0:
-        return f"{rest} s"
-    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+        return texts("{seconds} s", seconds=rest)
+    if rest:
+        return texts("{minutes} min {seconds} s", minutes=minutes, seconds=rest)
+    return texts("{minutes} min", minutes=minutes)
 
 
 class ProgressBoard:
@@ -80,13 +85,13 @@ class ProgressBoard:
         self._clock = clock
         self._plan = {stage: plan[stage] for stage in STAGES if stage in plan}
         self._started = clock()
-        self._notes: list[str] = []
+        self._notes: list[str | Phrase] = []
         self._stage: str | None = None
         self._done = 0
         self._total = 1
         self._seen: set[str] = set()
 
-    def note(self, text: str) -> None:
+    def note(self, text: str | Phrase) -> None:
         """A sentence to show above the stages (what is trained on, a wait)."""
         self._notes.append(text)
 
@@ -127,21 +132,26 @@ class ProgressBoard:
         elapsed = self._clock() - self._started
         return elapsed * (1 - fraction) / fraction
 
-    def render(self) -> str:
-        """The notes, a bar with the percent and the time left, and the stages so far."""
-        lines = list(self._notes)
+    def render(self, texts: Texts = ENGLISH) -> str:
+        """The notes, a bar with the percent and the time left, and the stages so far, in
+        ``texts``' language."""
+        lines = [texts(note) for note in self._notes]
         fraction = self.fraction
         filled = round(fraction * BAR_CELLS)
         bar = "▰" * filled + "▱" * (BAR_CELLS - filled)
         status = f"{bar} {fraction * 100:.0f}%"
         left = self.seconds_left()
         if left is not None:
-            status += f" · about {duration(left)} left" if left >= 5 else " · almost done"
+            status += " · " + (
+                texts("about {duration} left", duration=duration(left, texts))
+                if left >= 5
+                else texts("almost done")
+            )
         lines.append(status)
         if self._stage is not None:
             current = list(self._plan).index(self._stage)
             for index, name in enumerate(self._plan):
-                words = STAGES[name]
+                words = texts(STAGES[name])
                 if index < current and name in self._seen:
                     lines.append(f"✓ {words}")
                 elif index == current:

@@ -20,6 +20,7 @@ from bot.app import bot_of
 from bot.errors import BotError, DatabaseUnavailableError
 from bot.i18n import ENGLISH, Texts
 from bot.names import TYPED_NAME_MAX, character_name, normalise_name, typed_name
+from bot.phrases import Phrase, phrase
 from bot.storage.scope import Scope
 from bot.vision.recognizer import FaceResult
 from bot.voting import Ballot, Voter
@@ -32,6 +33,8 @@ MAX_MENU_LABELS = 24
 MAX_FACES_WITH_CONTROLS = 4  # one menu row each; the fifth row holds the "right" buttons
 GENERIC_FAILURE = "Something went wrong on my side; it has been logged."
 NOT_SAVED = "Corrections can't be saved right now, try again later."
+WHO_IS_IT = "Who is it?"
+WRONG_WHO_IS_IT = "Wrong? Who is it?"
 
 
 def menu_labels(ranked: Sequence[str], names: Mapping[str, str]) -> list[str]:
@@ -44,8 +47,20 @@ def menu_labels(ranked: Sequence[str], names: Mapping[str, str]) -> list[str]:
     return [names[key] for key in list(seen)[:MAX_MENU_LABELS]]
 
 
-async def reply(interaction: discord.Interaction, message: str) -> None:
-    """An ephemeral answer, whether or not the interaction was answered before."""
+def readers_texts(interaction: discord.Interaction) -> Texts:
+    """The texts in the language of whoever clicked."""
+    return bot_of(interaction).catalog.texts(interaction.locale)
+
+
+def servers_texts(interaction: discord.Interaction) -> Texts:
+    """The texts in the server's language, for what everyone there sees."""
+    return bot_of(interaction).catalog.texts(interaction.guild_locale)
+
+
+async def reply(interaction: discord.Interaction, said: str | Phrase) -> None:
+    """An ephemeral answer in the reader's language, whether or not the interaction was
+    answered before."""
+    message = readers_texts(interaction)(said)
     if interaction.response.is_done():
         await interaction.followup.send(message, ephemeral=True)
     else:
@@ -62,7 +77,9 @@ def voter_of(interaction: discord.Interaction) -> Voter:
     )
 
 
-def confirmed_view(message: discord.Message, face_id: int, name: str) -> discord.ui.View:
+def confirmed_view(
+    message: discord.Message, face_id: int, name: str, texts: Texts = ENGLISH
+) -> discord.ui.View:
     """The controls of an answer with those of ``face_id`` replaced by a disabled
     "✓ Confirmed: name" (no vote on it can change anything any more)."""
     view = discord.ui.View.from_message(message, timeout=None)
@@ -71,7 +88,7 @@ def confirmed_view(message: discord.Message, face_id: int, name: str) -> discord
         if custom_id == f"fix:{face_id}":
             view.remove_item(item)
             done: discord.ui.Button[discord.ui.View] = discord.ui.Button(
-                label=f"✓ Confirmed: {character_name(name)}"[:80],
+                label=texts("✓ Confirmed: {name}", name=character_name(name))[:80],
                 custom_id=f"done:{face_id}",
                 style=discord.ButtonStyle.success,
                 disabled=True,
@@ -83,37 +100,37 @@ def confirmed_view(message: discord.Message, face_id: int, name: str) -> discord
     return view
 
 
-async def vote_text(vote: Awaitable[str | Ballot]) -> Ballot | str:
+async def vote_text(vote: Awaitable[Phrase | Ballot]) -> Ballot | Phrase:
     """Await ``vote``: the ballot (what it did), or, for a database failure, a BotError or
     anything else, the short sentence that says the vote was not counted."""
     try:
         said = await vote
     except DatabaseUnavailableError as exc:
         log.warning("correction refused: the database is unavailable (%s)", exc)
-        return NOT_SAVED
+        return phrase(NOT_SAVED)
     except BotError as exc:
-        return exc.user_message
+        return exc.phrase
     except Exception:
         log.exception("correction failed")
-        return GENERIC_FAILURE
+        return phrase(GENERIC_FAILURE)
     return said if isinstance(said, Ballot) else Ballot(said, None)
 
 
 async def answer_vote(
-    interaction: discord.Interaction, vote: Awaitable[str | Ballot], face_id: int | None = None
+    interaction: discord.Interaction, vote: Awaitable[Phrase | Ballot], face_id: int | None = None
 ) -> None:
     """Await ``vote`` and reply with its sentence. When the vote made ``face_id`` (on the
     message the interaction came from) confirmed training data, that answer's controls for
     it say so."""
     said = await vote_text(vote)
-    if isinstance(said, str):
+    if isinstance(said, Phrase):
         await reply(interaction, said)
         return
     bot_of(interaction).metrics.count_correction()
     answer = interaction.message if said.confirmed and face_id is not None else None
     if said.confirmed and face_id is not None and answer is not None and answer.components:
         try:
-            view = confirmed_view(answer, face_id, said.confirmed)
+            view = confirmed_view(answer, face_id, said.confirmed, servers_texts(interaction))
             await interaction.response.edit_message(view=view)
         except discord.HTTPException:
             log.info("could not mark face %s as confirmed", face_id, exc_info=True)
@@ -124,15 +141,16 @@ class NameChoice(discord.ui.View):
     """After "someone else…": the server's characters matching the typed name, or the typed
     name itself as a new one (a modal cannot autocomplete)."""
 
-    def __init__(self, face_id: int, typed: str, matches: Sequence[str]) -> None:
+    def __init__(
+        self, face_id: int, typed: str, matches: Sequence[str], texts: Texts = ENGLISH
+    ) -> None:
         super().__init__(timeout=TEACH_PICK_SECONDS)
         self.face_id = face_id
         options = [discord.SelectOption(label=name[:100], value=name[:100]) for name in matches]
-        options.append(
-            discord.SelectOption(label=f"“{typed}” (a new name)"[:100], value=typed[:100])
-        )
+        new_name = texts("“{name}” (a new name)", name=typed)
+        options.append(discord.SelectOption(label=new_name[:100], value=typed[:100]))
         self.choose: discord.ui.Select[NameChoice] = discord.ui.Select(
-            placeholder="Who is it?", options=options[: MAX_MENU_LABELS + 1]
+            placeholder=texts(WHO_IS_IT), options=options[: MAX_MENU_LABELS + 1]
         )
         self.choose.callback = self.chosen  # type: ignore[method-assign]
         self.add_item(self.choose)
@@ -148,18 +166,22 @@ class NameChoice(discord.ui.View):
             bot_of(interaction).metrics.count_correction()
         self.stop()
         message = said.message if isinstance(said, Ballot) else said
-        await interaction.response.edit_message(content=message, view=None)
+        await interaction.response.edit_message(
+            content=readers_texts(interaction)(message), view=None
+        )
 
 
-class NameModal(discord.ui.Modal, title="Who is it?"):
+class NameModal(discord.ui.Modal, title=WHO_IS_IT):
     """Asks for a character's name when the menu does not list it."""
 
     name: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
         label="Character name", placeholder="e.g. Nishikino Maki", max_length=TYPED_NAME_MAX
     )
 
-    def __init__(self, face_id: int, guild_id: int | None) -> None:
-        super().__init__()
+    def __init__(self, face_id: int, guild_id: int | None, texts: Texts = ENGLISH) -> None:
+        super().__init__(title=texts(WHO_IS_IT))
+        self.name.label = texts("Character name")
+        self.name.placeholder = texts("e.g. Nishikino Maki")
         self.face_id = face_id
         self.guild_id = guild_id
 
@@ -181,12 +203,13 @@ class NameModal(discord.ui.Modal, title="Who is it?"):
             await reply(interaction, NOT_SAVED)
             return
         except BotError as exc:
-            await reply(interaction, exc.user_message)
+            await reply(interaction, exc.phrase)
             return
         if matches:
+            texts = readers_texts(interaction)
             await interaction.response.send_message(
-                f"Did you mean one of these? Or keep “{label}” as a new name.",
-                view=NameChoice(self.face_id, label, matches),
+                texts("Did you mean one of these? Or keep “{name}” as a new name.", name=label),
+                view=NameChoice(self.face_id, label, matches, texts),
                 ephemeral=True,
             )
             return
@@ -208,7 +231,7 @@ class FixSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"fix:(?P<fa
         super().__init__(
             discord.ui.Select(
                 custom_id=f"fix:{face_id}",
-                placeholder=placeholder or "Wrong? Who is it?",
+                placeholder=placeholder or WRONG_WHO_IS_IT,
                 options=options or [discord.SelectOption(label=SOMEONE_ELSE, value=OTHER)],
             )
         )
@@ -231,7 +254,8 @@ class FixSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"fix:(?P<fa
         """A label votes at once; "someone else…" asks for the name."""
         choice = self.item.values[0] if self.item.values else OTHER
         if choice == OTHER:
-            await interaction.response.send_modal(NameModal(self.face_id, interaction.guild_id))
+            modal = NameModal(self.face_id, interaction.guild_id, readers_texts(interaction))
+            await interaction.response.send_modal(modal)
             return
         voting = bot_of(interaction).voting
         await answer_vote(
@@ -318,9 +342,11 @@ TEACH_PICK_SECONDS = 600.0
 
 
 class _FaceButton(discord.ui.Button["FacePicker"]):
-    def __init__(self, number: int | None) -> None:
+    def __init__(self, number: int | None, texts: Texts) -> None:
         super().__init__(
-            label="none of them" if number is None else f"face {number}",
+            label=texts("none of them")
+            if number is None
+            else texts("face {number}", number=number),
             style=discord.ButtonStyle.secondary if number is None else discord.ButtonStyle.primary,
         )
         self.number = number
@@ -335,7 +361,12 @@ class FacePicker(discord.ui.View):
     crops wait in memory for ``TEACH_PICK_SECONDS``)."""
 
     def __init__(
-        self, guild_id: int, character: str, crops: Sequence[bytes], moderator_id: int
+        self,
+        guild_id: int,
+        character: str,
+        crops: Sequence[bytes],
+        moderator_id: int,
+        texts: Texts = ENGLISH,
     ) -> None:
         super().__init__(timeout=TEACH_PICK_SECONDS)
         self.guild_id = guild_id
@@ -343,8 +374,8 @@ class FacePicker(discord.ui.View):
         self.crops = tuple(crops)
         self.moderator_id = moderator_id
         for number in range(1, len(self.crops) + 1):
-            self.add_item(_FaceButton(number))
-        self.add_item(_FaceButton(None))
+            self.add_item(_FaceButton(number, texts))
+        self.add_item(_FaceButton(None, texts))
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Only the moderator who taught picks."""
@@ -352,8 +383,9 @@ class FacePicker(discord.ui.View):
 
     async def picked(self, interaction: discord.Interaction, number: int | None) -> None:
         """Learn face ``number`` (None: none of them) and say so in place of the question."""
+        texts = readers_texts(interaction)
         if number is None:
-            said = "Nothing learnt from that picture."
+            said = texts("Nothing learnt from that picture.")
         else:
             bot = bot_of(interaction)
             try:
@@ -364,9 +396,9 @@ class FacePicker(discord.ui.View):
                     interaction.user.id,
                 )
             except DatabaseUnavailableError:
-                await interaction.response.send_message(NOT_SAVED, ephemeral=True)
+                await interaction.response.send_message(texts(NOT_SAVED), ephemeral=True)
                 return
             bot.dispatch("guild_characters_changed", self.guild_id)
-            said = f"Learnt face {number} as *{self.character}*."
+            said = texts("Learnt face {number} as *{name}*.", number=number, name=self.character)
         self.stop()
         await interaction.response.edit_message(content=said, attachments=[], view=None)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.errors import BotError
 from bot.names import character_name
+from bot.phrases import Phrase, phrase
 from bot.storage.db import Storage
 from bot.storage.schema import HoldReason
 from bot.storage.votes import VoteOutcome, VoteStatus
@@ -42,29 +43,37 @@ class Voter:
         return datetime.now(UTC) - self.account_created < NEW_ACCOUNT_AGE
 
 
-def describe_outcome(outcome: VoteOutcome) -> str:
+def describe_outcome(outcome: VoteOutcome) -> Phrase:
     """The sentence telling a voter what their vote did."""
     name = character_name(outcome.name)
     if outcome.status is VoteStatus.HELD:
         if outcome.hold_reason is HoldReason.CONTRADICTS_MODEL:
-            return (
-                f"Thanks — the model was confident about this one, so your vote for *{name}* "
-                "waits for a moderator (or for someone else to say the same)."
+            return phrase(
+                "Thanks — the model was confident about this one, so your vote for *{name}* "
+                "waits for a moderator (or for someone else to say the same).",
+                name=name,
             )
-        return f"Thanks — your vote for *{name}* is held for a moderator to check."
+        return phrase(
+            "Thanks — your vote for *{name}* is held for a moderator to check.", name=name
+        )
     if outcome.newly_accepted:
-        return f"Thanks — *{name}* is accepted as training data."
+        return phrase("Thanks — *{name}* is accepted as training data.", name=name)
     if outcome.accepted:
         if outcome.is_confirmation:
-            return f"Thanks — you agree: this is *{name}*, as already confirmed."
-        return f"Thanks — you agree: *{name}* is already confirmed for this face."
+            return phrase("Thanks — you agree: this is *{name}*, as already confirmed.", name=name)
+        return phrase("Thanks — you agree: *{name}* is already confirmed for this face.", name=name)
     if outcome.accepted_name is not None:
-        return (
-            f"Thanks — noted. This face is already confirmed as "
-            f"*{character_name(outcome.accepted_name)}*; "
-            "a moderator can change that."
+        return phrase(
+            "Thanks — noted. This face is already confirmed as *{name}*; "
+            "a moderator can change that.",
+            name=character_name(outcome.accepted_name),
         )
-    return f"Thanks — {outcome.agreeing} of {outcome.needed} votes needed for *{name}*."
+    return phrase(
+        "Thanks — {agreeing} of {needed} votes needed for *{name}*.",
+        agreeing=outcome.agreeing,
+        needed=outcome.needed,
+        name=name,
+    )
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ class Ballot:
     """What a vote did: the sentence for the voter, and the face's confirmed character's
     display name once it is training data (its controls then say so)."""
 
-    message: str
+    message: Phrase
     confirmed: str | None
 
 
@@ -82,7 +91,7 @@ class Voting:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
-    async def confirm(self, voter: Voter, face_id: int) -> str:
+    async def confirm(self, voter: Voter, face_id: int) -> Phrase:
         """A "right" vote: for the model's top label of ``face_id``; what it did, in words."""
         return (await self.confirm_ballot(voter, face_id)).message
 
@@ -94,7 +103,9 @@ class Voting:
             raise BotError(FACE_GONE)
         return await self.ballot(voter, face_id, face.scores[0].label, is_confirmation=True)
 
-    async def vote(self, voter: Voter, face_id: int, label: str, *, is_confirmation: bool) -> str:
+    async def vote(
+        self, voter: Voter, face_id: int, label: str, *, is_confirmation: bool
+    ) -> Phrase:
         """Rate-limit, cast (or, for a moderator's correction, confirm) and say what happened."""
         return (await self.ballot(voter, face_id, label, is_confirmation=is_confirmation)).message
 
@@ -107,14 +118,16 @@ class Voting:
             outcome = await self.storage.votes.confirm_by_moderator(
                 face_id, guild_id, label, voter.user_id
             )
-            message = (
-                f"Confirmed by a moderator: *{character_name(outcome.name)}* is training data."
+            message = phrase(
+                "Confirmed by a moderator: *{name}* is training data.",
+                name=character_name(outcome.name),
             )
         else:
             recent = await self.storage.votes.recent_count(voter.user_id, RATE_LIMIT_SECONDS)
             if recent >= RATE_LIMIT_VOTES:
                 raise BotError(
-                    f"Slow down: at most {RATE_LIMIT_VOTES} votes a minute. Try again shortly."
+                    "Slow down: at most {count} votes a minute. Try again shortly.",
+                    count=RATE_LIMIT_VOTES,
                 )
             outcome = await self.storage.votes.cast(
                 face_id,

@@ -30,7 +30,7 @@ def voting(storage: Storage) -> Voting:
 async def test_a_correction_is_stored_and_counted(voting: Voting, storage: Storage) -> None:
     face = await record_face(storage, "nishikino maki", 0.6)
 
-    said = await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False)
+    said = str(await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False))
 
     assert said == "Thanks — 1 of 2 votes needed for *Hoshizora Rin*."
     assert (await storage.stats.collect(GUILD)).votes == 1
@@ -40,7 +40,7 @@ async def test_one_person_voting_twice_counts_once(voting: Voting, storage: Stor
     face = await record_face(storage, "nishikino maki", 0.6)
     await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False)
 
-    said = await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False)
+    said = str(await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False))
 
     assert "1 of 2 votes" in said
     assert (await storage.stats.collect(GUILD)).training_examples == 0
@@ -50,7 +50,7 @@ async def test_two_people_agreeing_make_training_data(voting: Voting, storage: S
     face = await record_face(storage, "nishikino maki", 0.6)
     await voting.vote(member(1), face, "hoshizora rin", is_confirmation=False)
 
-    said = await voting.vote(member(2), face, "hoshizora rin", is_confirmation=False)
+    said = str(await voting.vote(member(2), face, "hoshizora rin", is_confirmation=False))
 
     assert "accepted as training data" in said
     assert await storage.examples.counts(HERE) == {"hoshizora rin": 1}
@@ -59,7 +59,7 @@ async def test_two_people_agreeing_make_training_data(voting: Voting, storage: S
 async def test_confirming_votes_for_the_models_answer(voting: Voting, storage: Storage) -> None:
     face = await record_face(storage, "nishikino maki", 0.95)
 
-    said = await voting.confirm(member(1), face)
+    said = str(await voting.confirm(member(1), face))
 
     assert "for *Nishikino Maki*" in said
     assert (await storage.stats.collect(GUILD)).corrections == 0
@@ -82,7 +82,7 @@ async def test_a_new_accounts_vote_is_held(voting: Voting, storage: Storage) -> 
         member(1, created=datetime.now(UTC)), face, "hoshizora rin", is_confirmation=False
     )
 
-    assert said == "Thanks — your vote for *Hoshizora Rin* is held for a moderator to check."
+    assert str(said) == "Thanks — your vote for *Hoshizora Rin* is held for a moderator to check."
     assert (await storage.stats.collect(GUILD)).held == 1
 
 
@@ -91,7 +91,7 @@ async def test_a_moderators_correction_is_training_data_at_once(
 ) -> None:
     face = await record_face(storage, "nishikino maki", 0.99)
 
-    said = await voting.vote(moderator(9), face, "hoshizora rin", is_confirmation=False)
+    said = str(await voting.vote(moderator(9), face, "hoshizora rin", is_confirmation=False))
 
     assert "Confirmed by a moderator" in said
     assert await storage.examples.counts(HERE) == {"hoshizora rin": 1}
@@ -109,7 +109,7 @@ async def test_a_correction_against_a_confident_model_and_the_majority_is_held(
     for user in (1, 2):
         await voting.confirm(member(user), face)
 
-    said = await voting.vote(member(3), face, "hoshizora rin", is_confirmation=False)
+    said = str(await voting.vote(member(3), face, "hoshizora rin", is_confirmation=False))
 
     assert "waits for a moderator" in said
 
@@ -120,14 +120,14 @@ async def test_one_member_cannot_relabel_a_confident_answer_even_with_one_vote_n
     await storage.guilds.update(GUILD, votes_needed=1)
     face = await record_face(storage, "nishikino maki", 0.981)
 
-    said = await voting.vote(member(1), face, "sakurauchi riko", is_confirmation=False)
+    said = str(await voting.vote(member(1), face, "sakurauchi riko", is_confirmation=False))
 
     assert said == (
         "Thanks — the model was confident about this one, so your vote for *Sakurauchi Riko* "
         "waits for a moderator (or for someone else to say the same)."
     )
     assert await storage.examples.counts(HERE) == {}
-    second = await voting.vote(member(2), face, "sakurauchi riko", is_confirmation=False)
+    second = str(await voting.vote(member(2), face, "sakurauchi riko", is_confirmation=False))
     assert second == "Thanks — *Sakurauchi Riko* is accepted as training data."
 
 
@@ -138,7 +138,7 @@ async def test_a_right_vote_on_a_confirmed_face_is_worded_as_agreement(
     face = await record_face(storage, "nishikino maki", 0.95)
     await voting.confirm(member(1), face)
 
-    said = await voting.confirm(member(2), face)
+    said = str(await voting.confirm(member(2), face))
 
     assert said == "Thanks — you agree: this is *Nishikino Maki*, as already confirmed."
 
@@ -150,7 +150,7 @@ async def test_a_right_vote_on_a_face_confirmed_as_someone_else_says_so(
     face = await record_face(storage, "nishikino maki", 0.95)
     await voting.vote(moderator(9), face, "Sakurauchi Riko", is_confirmation=False)
 
-    said = await voting.confirm(member(2), face)
+    said = str(await voting.confirm(member(2), face))
 
     assert said == (
         "Thanks — noted. This face is already confirmed as *Sakurauchi Riko*; "
@@ -164,7 +164,7 @@ async def test_a_new_accounts_vote_for_the_models_answer_counts(
 ) -> None:
     face = await record_face(storage, "nishikino maki", 0.6)
 
-    said = await voting.confirm(member(1, created=datetime.now(UTC)), face)
+    said = str(await voting.confirm(member(1, created=datetime.now(UTC)), face))
 
     assert said == "Thanks — 1 of 2 votes needed for *Nishikino Maki*."
     assert (await storage.stats.collect(GUILD)).held == 0

@@ -14,6 +14,7 @@ from bot.cogs.checks import in_server, is_moderator, server
 from bot.cogs.choices import character_choices
 from bot.i18n import Texts
 from bot.names import character_name, normalise_name, typed_name
+from bot.phrases import Phrase, phrase
 from bot.storage.characters import CharacterEntry
 from bot.storage.scope import Scope
 
@@ -117,9 +118,10 @@ class CharacterManagement(
     def __init__(self, bot: AnimeBot) -> None:
         self.bot = bot
 
-    async def _done(self, interaction: discord.Interaction, text: str) -> None:
+    async def _done(self, interaction: discord.Interaction, said: Phrase) -> None:
         self.bot.dispatch("guild_characters_changed", server(interaction))
-        await interaction.response.send_message(text, ephemeral=True)
+        texts = self.bot.catalog.texts(interaction.locale)
+        await interaction.response.send_message(texts(said), ephemeral=True)
 
     @app_commands.command(name="rename", description="Give a character another name")
     @app_commands.describe(name="the character", new_name="its name as people write it")
@@ -127,7 +129,7 @@ class CharacterManagement(
         """Rename; votes for the old name follow."""
         scope = Scope.of_guild(server(interaction))
         renamed = await self.bot.storage.characters.rename(scope, name, typed_name(new_name))
-        await self._done(interaction, f"Renamed to **{renamed.name}**.")
+        await self._done(interaction, phrase("Renamed to **{name}**.", name=renamed.name))
 
     @app_commands.command(name="merge", description="Fold a duplicate into the right character")
     @app_commands.describe(name="the duplicate (it goes away)", into="the character it is")
@@ -136,7 +138,12 @@ class CharacterManagement(
         scope = Scope.of_guild(server(interaction))
         target = await self.bot.storage.characters.merge(scope, name, into)
         await self._done(
-            interaction, f"Merged **{typed_name(name)}** into **{character_name(target.name)}**."
+            interaction,
+            phrase(
+                "Merged **{name}** into **{into}**.",
+                name=typed_name(name),
+                into=character_name(target.name),
+            ),
         )
 
     @app_commands.command(name="alias", description="Let another name find a character")
@@ -147,7 +154,11 @@ class CharacterManagement(
         character = await self.bot.storage.characters.add_alias(scope, name, typed_name(alias))
         await self._done(
             interaction,
-            f"**{typed_name(alias)}** now also names **{character_name(character.name)}**.",
+            phrase(
+                "**{alias}** now also names **{name}**.",
+                alias=typed_name(alias),
+                name=character_name(character.name),
+            ),
         )
 
     @app_commands.command(name="hide", description="Stop offering a character (or offer it again)")
@@ -158,7 +169,10 @@ class CharacterManagement(
         character = await self.bot.storage.characters.set_hidden(scope, name, hidden)
         shown = character_name(character.name)
         await self._done(
-            interaction, f"**{shown}** is hidden." if hidden else f"**{shown}** is offered again."
+            interaction,
+            phrase(
+                "**{name}** is hidden." if hidden else "**{name}** is offered again.", name=shown
+            ),
         )
 
     @rename.autocomplete("name")

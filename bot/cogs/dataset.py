@@ -15,6 +15,7 @@ from bot.cogs.checks import is_manager, is_moderator, server
 from bot.cogs.choices import character_choices
 from bot.errors import BotError
 from bot.names import typed_name
+from bot.phrases import Phrase, phrase
 from bot.presenters import NO_ANIME_FACE, percent
 from bot.storage.scope import Scope
 from bot.teaching import TeachableFaces, teachable_faces
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from bot.app import AnimeBot
 
 DEFAULT_UPLOAD_LIMIT = 25 * 1024 * 1024
+NOT_USED = "{number}. not used: {reason}"
 
 
 class Dataset(commands.Cog):
@@ -57,6 +59,8 @@ class Dataset(commands.Cog):
         guild_id = server(interaction)
         label = typed_name(character)
         await interaction.response.defer(thinking=True, ephemeral=True)
+        texts = self.bot.catalog.texts(interaction.locale)
+        learnt = 0
         lines = []
         questions: list[tuple[int, TeachableFaces]] = []
         pictures = [a for a in (image, image2, image3, image4) if a is not None]
@@ -67,32 +71,41 @@ class Dataset(commands.Cog):
                     teachable_faces, download.data, self.bot.settings.cascade_path
                 )
             except BotError as exc:
-                lines.append(f"{number}. not used: {exc.user_message}")
+                lines.append(texts(NOT_USED, number=number, reason=exc.phrase))
                 continue
             if not found.crops:
-                lines.append(f"{number}. not used: {NO_ANIME_FACE}")
+                lines.append(texts(NOT_USED, number=number, reason=Phrase(NO_ANIME_FACE)))
             elif face is not None and face > len(found.crops):
-                lines.append(
-                    f"{number}. not used: it has {len(found.crops)} face(s), no face {face}."
+                reason = phrase(
+                    "it has {count} face(s), no face {face}.", count=len(found.crops), face=face
                 )
+                lines.append(texts(NOT_USED, number=number, reason=reason))
             elif len(found.crops) == 1 or face is not None:
                 crop = found.crops[(face or 1) - 1]
                 await self.bot.storage.examples.add_taught(
                     Scope.of_guild(guild_id), label, crop, interaction.user.id
                 )
-                lines.append(f"{number}. learnt")
+                lines.append(texts("{number}. learnt", number=number))
+                learnt += 1
             else:
-                lines.append(f"{number}. {len(found.crops)} faces: which one? (below)")
+                lines.append(
+                    texts(
+                        "{number}. {count} faces: which one? (below)",
+                        number=number,
+                        count=len(found.crops),
+                    )
+                )
                 questions.append((number, found))
-        if any(line.endswith("learnt") for line in lines):
+        if learnt:
             self.bot.dispatch("guild_characters_changed", guild_id)
-        await interaction.followup.send(f"Teaching *{label}*:\n" + "\n".join(lines), ephemeral=True)
+        heading = texts("Teaching *{name}*:", name=label)
+        await interaction.followup.send(heading + "\n" + "\n".join(lines), ephemeral=True)
         for number, found in questions:
             assert found.numbered_jpeg is not None
             await interaction.followup.send(
-                f"Picture {number}: which face is *{label}*?",
+                texts("Picture {number}: which face is *{name}*?", number=number, name=label),
                 file=discord.File(io.BytesIO(found.numbered_jpeg), "faces.jpg"),
-                view=FacePicker(guild_id, label, found.crops, interaction.user.id),
+                view=FacePicker(guild_id, label, found.crops, interaction.user.id, texts),
                 ephemeral=True,
             )
 
@@ -108,10 +121,13 @@ class Dataset(commands.Cog):
     async def export(self, interaction: discord.Interaction) -> None:
         """Attach ``dataset.zip`` (one folder per character), if Discord accepts its size."""
         await interaction.response.defer(thinking=True, ephemeral=True)
+        texts = self.bot.catalog.texts(interaction.locale)
         scope = Scope.of_guild(server(interaction))
         if not await self.bot.storage.examples.counts(scope):
             await interaction.followup.send(
-                "This server has no confirmed examples yet: `/teach` some, or confirm answers.",
+                texts(
+                    "This server has no confirmed examples yet: `/teach` some, or confirm answers."
+                ),
                 ephemeral=True,
             )
             return
@@ -119,11 +135,13 @@ class Dataset(commands.Cog):
         limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
         if len(data) > limit:
             raise BotError(
-                f"The dataset zip is {len(data) / 1e6:.1f} MB, over Discord's "
-                f"{limit / 1e6:.0f} MB upload limit here; export it on the server instead."
+                "The dataset zip is {size} MB, over Discord's {limit} MB upload limit here; "
+                "export it on the server instead.",
+                size=f"{len(data) / 1e6:.1f}",
+                limit=f"{limit / 1e6:.0f}",
             )
         await interaction.followup.send(
-            "The confirmed dataset:",
+            texts("The confirmed dataset:"),
             file=discord.File(io.BytesIO(data), "dataset.zip"),
             ephemeral=True,
         )
@@ -132,17 +150,20 @@ class Dataset(commands.Cog):
     @is_manager()
     async def stats(self, interaction: discord.Interaction) -> None:
         """What was answered and corrected here, and how often the model was right."""
+        texts = self.bot.catalog.texts(interaction.locale)
         stats = await self.bot.storage.stats.collect(server(interaction))
-        accuracy = "no judged faces yet" if stats.accuracy is None else percent(stats.accuracy)
-        embed = discord.Embed(title="Statistics", colour=discord.Colour.blurple())
+        accuracy = (
+            texts("no judged faces yet") if stats.accuracy is None else percent(stats.accuracy)
+        )
+        embed = discord.Embed(title=texts("Statistics"), colour=discord.Colour.blurple())
         for name, value in (
-            ("Pictures", stats.images),
-            ("Faces", stats.faces),
-            ("Votes", stats.votes),
-            ("Corrections", stats.corrections),
-            ("Held for moderators", stats.held),
-            ("Training examples", stats.training_examples),
-            ("Accuracy as judged by users", accuracy),
+            (texts("Pictures"), stats.images),
+            (texts("Faces"), stats.faces),
+            (texts("Votes"), stats.votes),
+            (texts("Corrections"), stats.corrections),
+            (texts("Held for moderators"), stats.held),
+            (texts("Training examples"), stats.training_examples),
+            (texts("Accuracy as judged by users"), accuracy),
         ):
             embed.add_field(name=name, value=str(value))
         await interaction.response.send_message(embed=embed, ephemeral=True)

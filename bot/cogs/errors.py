@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.cogs.checks import NotOwnerError
 from bot.errors import BotError
+from bot.i18n import ENGLISH, Texts
 from bot.presenters import error_embed
 
 if TYPE_CHECKING:
@@ -22,32 +23,44 @@ STALE_COMMAND = (
     "I don't have that command (any more). Discord updates your list of commands within a "
     "minute; reload Discord (Ctrl+R) to get it now."
 )
+UNEXPECTED = "Something went wrong on my side; it has been logged."
 EXPECTED = (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)
 
 
-def describe(error: app_commands.AppCommandError) -> str | None:
-    """The user-facing sentence for an expected error, or None for a bug."""
+PERMISSION_NAMES = {
+    "manage_guild": "Manage Server",
+    "manage_messages": "Manage Messages",
+    "administrator": "Administrator",
+}
+"""Permissions as Discord's own settings name them (others: from their attribute name)."""
+
+
+def describe(error: app_commands.AppCommandError, texts: Texts = ENGLISH) -> str | None:
+    """The user-facing sentence for an expected error in ``texts``' language, or None for a
+    bug."""
     original = getattr(error, "original", error)
     if isinstance(original, BotError):
-        return original.user_message
+        return texts(original.phrase)
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "That command only works in a server."
+        return texts("That command only works in a server.")
     if isinstance(error, app_commands.MissingPermissions):
         names = [
-            p.replace("_", " ").replace("guild", "server").title()
+            texts(PERMISSION_NAMES.get(p, p.replace("_", " ").title()))
             for p in error.missing_permissions
         ]
-        return f"You need the {' and '.join(names) or 'right'} permission for that."
+        if not names:
+            return texts("You need another permission for that.")
+        return texts("You need the {permission} permission for that.", permission=" + ".join(names))
     if isinstance(error, app_commands.CommandOnCooldown):  # a CheckFailure too
-        return f"Slow down: try again in {error.retry_after:.0f} s."
+        return texts("Slow down: try again in {seconds} s.", seconds=round(error.retry_after))
     if isinstance(error, NotOwnerError):
-        return "Only the bot's owners can do that."
+        return texts("Only the bot's owners can do that.")
     if isinstance(error, app_commands.CheckFailure):
-        return "You are not allowed to use that command here."
+        return texts("You are not allowed to use that command here.")
     if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
-        return STALE_COMMAND
+        return texts(STALE_COMMAND)
     if isinstance(error, app_commands.TransformerError):
-        return f"I could not read “{error.value}” as a {error.type.name.lower()}."
+        return texts("I could not read “{value}” there.", value=error.value)
     return None
 
 
@@ -67,7 +80,8 @@ class Errors(commands.Cog):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         """Tell the user what went wrong; log the unexpected with its traceback."""
-        message = describe(error)
+        texts = self.bot.catalog.texts(interaction.locale)
+        message = describe(error, texts)
         if isinstance(error, EXPECTED):
             log.info("%s from %s: %s", type(error).__name__, interaction.user.id, error)
         if message is None:
@@ -76,7 +90,7 @@ class Errors(commands.Cog):
                 interaction.command and interaction.command.name,
                 exc_info=error,
             )
-            message = "Something went wrong on my side; it has been logged."
+            message = texts(UNEXPECTED)
         embed = error_embed(message)
         if interaction.response.is_done():
             await interaction.followup.send(embed=embed, ephemeral=True)

@@ -15,8 +15,10 @@ from discord.ext import commands
 
 from bot.cogs.checks import is_manager, is_owner, server
 from bot.errors import BotError, NoModelError, TrainingBusyError
+from bot.i18n import ENGLISH, Texts
 from bot.model_store import ServingModel
 from bot.names import character_name
+from bot.phrases import Phrase, phrase
 from bot.presenters import percent
 from bot.storage.scope import Scope
 from bot.training import TrainingOutcome
@@ -33,7 +35,7 @@ RETRAIN_COOLDOWN = 120.0
 MAX_SUMMARY_LINES = 20
 
 
-def training_summary(outcome: TrainingOutcome) -> discord.Embed | None:
+def training_summary(outcome: TrainingOutcome, texts: Texts = ENGLISH) -> discord.Embed | None:
     """Per character, the pictures neither model was trained on that each named right."""
     changes = [*outcome.characters, *outcome.new_characters]
     if not changes:
@@ -41,12 +43,12 @@ def training_summary(outcome: TrainingOutcome) -> discord.Embed | None:
     lines = []
     for change in changes[:MAX_SUMMARY_LINES]:
         of = change.pictures
-        before = "new" if change.right_before is None else f"{change.right_before}/{of}"
+        before = texts("new") if change.right_before is None else f"{change.right_before}/{of}"
         lines.append(f"{character_name(change.name)}: {before} → {change.right_after}/{of}")
     if len(changes) > MAX_SUMMARY_LINES:
-        lines.append(f"and {len(changes) - MAX_SUMMARY_LINES} more")
+        lines.append(texts("and {count} more", count=len(changes) - MAX_SUMMARY_LINES))
     return discord.Embed(
-        title="Pictures neither model was trained on, named right before → after",
+        title=texts("Pictures neither model was trained on, named right before → after"),
         description="\n".join(lines),
         colour=discord.Colour.green() if outcome.promoted else discord.Colour.orange(),
     )
@@ -61,26 +63,32 @@ def trained_at(info: dict[str, Any]) -> datetime | None:
     return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
-async def model_embed(bot: AnimeBot, model: ServingModel, *, own: bool) -> discord.Embed:
+async def model_embed(
+    bot: AnimeBot, model: ServingModel, *, own: bool, texts: Texts = ENGLISH
+) -> discord.Embed:
     """What ``/model`` and ``/base model`` show of a serving model."""
     info = await bot.storage.model_versions.get(model.scope, model.version)
     details = info.info if info is not None else {}
     metrics = info.metrics if info is not None else {}
-    whose = "This server's own model" if own else "The base model"
-    embed = discord.Embed(title=f"{whose} {model.version}", colour=discord.Colour.blurple())
+    title = (
+        texts("This server's own model {version}", version=model.version)
+        if own
+        else texts("The base model {version}", version=model.version)
+    )
+    embed = discord.Embed(title=title, colour=discord.Colour.blurple())
     names = ", ".join(character_name(label) for label in model.labels)
     embed.add_field(
-        name=f"{len(model.labels)} characters",
+        name=texts("{count} characters", count=len(model.labels)),
         value=names if len(names) <= 1000 else names[:1000] + "…",
         inline=False,
     )
     if info is not None:
-        embed.add_field(name="Training pictures", value=str(info.training_size))
+        embed.add_field(name=texts("Training pictures"), value=str(info.training_size))
     if isinstance(metrics.get("top1"), int | float):
-        embed.add_field(name="Cross-validated top-1", value=percent(metrics["top1"]))
+        embed.add_field(name=texts("Cross-validated top-1"), value=percent(metrics["top1"]))
     if created := trained_at(details):
         stamp = int(created.timestamp())
-        embed.add_field(name="Trained", value=f"<t:{stamp}:f> (<t:{stamp}:R>)")
+        embed.add_field(name=texts("Trained"), value=f"<t:{stamp}:f> (<t:{stamp}:R>)")
     return embed
 
 
@@ -110,12 +118,13 @@ class Models(commands.Cog):
         if retry_after := cooldown.get_retry_after():
             raise app_commands.CommandOnCooldown(cooldown, retry_after)
         await interaction.response.defer(thinking=True, ephemeral=True)
+        texts = self.bot.catalog.texts(interaction.locale)
         board = ProgressBoard(plan=REFIT_PLAN)
-        board.note("Preparing the training data…")
-        status = await interaction.followup.send(board.render(), ephemeral=True, wait=True)
+        board.note(phrase("Preparing the training data…"))
+        status = await interaction.followup.send(board.render(texts), ephemeral=True, wait=True)
         last_edit = time.monotonic()
 
-        async def progress(update: str | Step) -> None:
+        async def progress(update: Phrase | Step) -> None:
             nonlocal last_edit
             if isinstance(update, Step):
                 if not board.started:
@@ -128,18 +137,23 @@ class Models(commands.Cog):
                 return
             last_edit = time.monotonic()
             try:
-                await status.edit(content=board.render())
+                await status.edit(content=board.render(texts))
             except discord.HTTPException:
                 log.info("could not show training progress", exc_info=True)
 
-        async def finish(text: str, embed: discord.Embed | None = None) -> None:
+        async def finish(said: Phrase, embed: discord.Embed | None = None) -> None:
             # The interaction's token (so the private message) expires after 15 minutes:
-            # then the result goes to the channel, for the admin who asked.
+            # then the result goes to the channel (in the server's language), for the admin
+            # who asked.
             try:
-                await status.edit(content=text, embed=embed)
+                await status.edit(content=texts(said), embed=embed)
             except discord.HTTPException:
                 if isinstance(interaction.channel, discord.abc.Messageable):
-                    notice = f"{interaction.user.mention}, the training you started ended. {text}"
+                    notice = self.bot.catalog.texts(interaction.guild_locale)(
+                        "{mention}, the training you started ended. {result}",
+                        mention=interaction.user.mention,
+                        result=said,
+                    )
                     await interaction.channel.send(notice, embeds=[embed] if embed else [])
 
         try:
@@ -147,16 +161,18 @@ class Models(commands.Cog):
                 interaction.user.id, server(interaction), progress
             )
         except TrainingBusyError as exc:
-            await finish(f"Not started. {exc.user_message}")
+            await finish(phrase("Not started. {reason}", reason=exc.phrase))
             return
         except BotError as exc:
-            await finish(f"Training stopped. {exc.user_message}")
+            await finish(phrase("Training stopped. {reason}", reason=exc.phrase))
             return
-        summary = training_summary(outcome)
+        summary = training_summary(outcome, texts)
         if outcome.promoted:
-            await finish(f"✅ {outcome.message}", summary)
+            await finish(phrase("✅ {result}", result=outcome.message), summary)
         else:
-            await finish(f"Kept the current model: {outcome.message}.", summary)
+            await finish(
+                phrase("Kept the current model: {reason}.", reason=outcome.message), summary
+            )
 
     @app_commands.command(name="model", description="Show the model that answers in this server")
     @is_manager()
@@ -166,7 +182,12 @@ class Models(commands.Cog):
         model = await self.bot.models.serving(guild_id)
         if model is None:
             raise NoModelError()
-        embed = await model_embed(self.bot, model, own=model.scope == Scope.of_guild(guild_id))
+        embed = await model_embed(
+            self.bot,
+            model,
+            own=model.scope == Scope.of_guild(guild_id),
+            texts=self.bot.catalog.texts(interaction.locale),
+        )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(
@@ -180,10 +201,11 @@ class Models(commands.Cog):
         """This server's previous model answers here again (or the base model, with ``base``)."""
         await interaction.response.defer(thinking=True, ephemeral=True)
         version = await self.bot.training.rollback(server(interaction), to_base=base)
+        texts = self.bot.catalog.texts(interaction.locale)
         text = (
-            "The base model answers in this server again."
+            texts("The base model answers in this server again.")
             if version is None
-            else f"Model {version} answers in this server again."
+            else texts("Model {version} answers in this server again.", version=version)
         )
         await interaction.followup.send(text, ephemeral=True)
 
@@ -208,23 +230,25 @@ class Base(
         model = await self.bot.models.base_model()
         if model is None:
             raise NoModelError()
-        embed = await model_embed(self.bot, model, own=False)
+        texts = self.bot.catalog.texts(interaction.locale)
+        embed = await model_embed(self.bot, model, own=False, texts=texts)
         own = await self.bot.storage.model_versions.scopes_with_own_model()
-        embed.add_field(name="Servers with their own model", value=str(own))
+        embed.add_field(name=texts("Servers with their own model"), value=str(own))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="rollback", description="Serve the previous base model again")
     async def rollback(self, interaction: discord.Interaction) -> None:
         """The previously installed base model serves again (every server without its own)."""
+        texts = self.bot.catalog.texts(interaction.locale)
         previous = await self.bot.storage.model_versions.previous(Scope.BASE)
         if previous is None:
             await interaction.response.send_message(
-                "There is no earlier base model to go back to.", ephemeral=True
+                texts("There is no earlier base model to go back to."), ephemeral=True
             )
             return
         await self.bot.models.promote(Scope.BASE, previous.version)
         await interaction.response.send_message(
-            f"Base model {previous.version} serves again.", ephemeral=True
+            texts("Base model {version} serves again.", version=previous.version), ephemeral=True
         )
 
 

@@ -9,17 +9,21 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.checks import is_moderator, server
+from bot.phrases import Phrase, phrase
 from bot.storage.users import UserData
 
 if TYPE_CHECKING:
     from bot.app import AnimeBot
 
 
-def describe_user_data(data: UserData) -> str:
+def describe_user_data(data: UserData) -> Phrase:
     """``3 votes (1 held), 2 training examples, 4 pictures``."""
-    return (
-        f"{data.votes} votes ({data.held_votes} held), "
-        f"{data.examples} training examples, {data.images} pictures"
+    return phrase(
+        "{votes} votes ({held} held), {examples} training examples, {pictures} pictures",
+        votes=data.votes,
+        held=data.held_votes,
+        examples=data.examples,
+        pictures=data.images,
     )
 
 
@@ -33,8 +37,9 @@ class People(commands.Cog):
     async def forgetme(self, interaction: discord.Interaction) -> None:
         """Delete everything stored about the caller, in every server."""
         removed = await self.bot.storage.users.forget_user(interaction.user.id)
+        texts = self.bot.catalog.texts(interaction.locale)
         await interaction.response.send_message(
-            f"Deleted: {describe_user_data(removed)}.", ephemeral=True
+            texts("Deleted: {data}.", data=describe_user_data(removed)), ephemeral=True
         )
 
     @app_commands.command(name="contributions", description="What a member contributed here")
@@ -43,8 +48,10 @@ class People(commands.Cog):
     async def contributions(self, interaction: discord.Interaction, user: discord.User) -> None:
         """A member's votes, held votes, examples and pictures in this server."""
         data = await self.bot.storage.users.contributions(user.id, server(interaction))
+        texts = self.bot.catalog.texts(interaction.locale)
         await interaction.response.send_message(
-            f"{user.mention}: {describe_user_data(data)}.", ephemeral=True
+            texts("{user}: {data}.", user=user.mention, data=describe_user_data(data)),
+            ephemeral=True,
         )
 
     @app_commands.command(name="purge", description="Remove a member's training contributions")
@@ -53,8 +60,12 @@ class People(commands.Cog):
     async def purge(self, interaction: discord.Interaction, user: discord.User) -> None:
         """Delete a member's votes and the examples they made in this server."""
         removed = await self.bot.storage.users.purge_user(user.id, server(interaction))
+        texts = self.bot.catalog.texts(interaction.locale)
         await interaction.response.send_message(
-            f"Removed from {user.mention}: {describe_user_data(removed)}.", ephemeral=True
+            texts(
+                "Removed from {user}: {data}.", user=user.mention, data=describe_user_data(removed)
+            ),
+            ephemeral=True,
         )
 
 

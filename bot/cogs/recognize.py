@@ -470,7 +470,7 @@ class Recognize(commands.Cog):
                 )
             except BotError as exc:
                 self._count_failure(exc)
-                part = AnswerPart.failed(texts(exc.user_message))
+                part = AnswerPart.failed(texts(exc.phrase))
             except Exception:
                 log.exception("answering a picture failed")
                 self.bot.metrics.count_failed()
@@ -578,7 +578,7 @@ class Recognize(commands.Cog):
             urls = await pictures()
         except BotError as exc:
             self._count_failure(exc)
-            await self._private_error(interaction, texts(exc.user_message))
+            await self._private_error(interaction, texts(exc.phrase))
             return
         parts = await self.answer_pictures(
             urls,

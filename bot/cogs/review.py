@@ -12,8 +12,8 @@ from discord.ext import commands
 from bot.cogs.checks import is_moderator, server
 from bot.cogs.choices import character_choices
 from bot.errors import BotError
-from bot.names import typed_name
-from bot.review_pages import ReviewView, review_page
+from bot.names import character_name, typed_name
+from bot.review_pages import ReviewView, accepted, dismissed, review_page
 
 if TYPE_CHECKING:
     from bot.app import AnimeBot
@@ -30,16 +30,17 @@ class Review(
 
     async def _face_in_this_server(self, interaction: discord.Interaction, face: int) -> None:
         if await self.bot.storage.images.face(face, server(interaction)) is None:
-            raise BotError(f"There is no face {face} in this server.")
+            raise BotError("There is no face {face} in this server.", face=face)
 
     @app_commands.command(name="list", description="Corrections waiting for a moderator")
     async def list_held(self, interaction: discord.Interaction) -> None:
         """Held corrections, the longest-waiting first, a page of faces at a time, each with
         its crop, a link to its message and accept/dismiss buttons."""
         guild_id = server(interaction)
-        page = await review_page(self.bot, guild_id, 0)
+        texts = self.bot.catalog.texts(interaction.locale)
+        page = await review_page(self.bot, guild_id, 0, texts)
         if page is None:
-            await interaction.response.send_message("Nothing is waiting.", ephemeral=True)
+            await interaction.response.send_message(texts("Nothing is waiting."), ephemeral=True)
             return
         view = ReviewView(guild_id, interaction.user.id, page)
         await interaction.response.send_message(
@@ -66,8 +67,9 @@ class Review(
             face, server(interaction), typed_name(label), interaction.user.id
         )
         self.bot.dispatch("guild_characters_changed", server(interaction))
+        texts = self.bot.catalog.texts(interaction.locale)
         await interaction.response.send_message(
-            f"Face {face} is now training data for *{outcome.name}*.", ephemeral=True
+            texts(accepted(face, character_name(outcome.name))), ephemeral=True
         )
 
     @accept.autocomplete("label")
@@ -83,9 +85,8 @@ class Review(
         """Dismiss every held vote on ``face``."""
         await self._face_in_this_server(interaction, face)
         count = await self.bot.storage.votes.dismiss_held(face, server(interaction))
-        await interaction.response.send_message(
-            f"Dismissed {count} held correction(s) of face {face}.", ephemeral=True
-        )
+        texts = self.bot.catalog.texts(interaction.locale)
+        await interaction.response.send_message(texts(dismissed(face, count)), ephemeral=True)
 
 
 async def setup(bot: AnimeBot) -> None:

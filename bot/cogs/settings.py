@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.checks import is_manager, server
+from bot.phrases import Phrase, phrase
 
 if TYPE_CHECKING:
     from bot.app import AnimeBot
@@ -39,7 +40,7 @@ class Settings(
         """Add a watched channel."""
         guild_id = server(interaction)
         await self.bot.storage.guilds.watch(guild_id, channel.id)
-        await self._changed(interaction, f"Now watching {channel.mention}.")
+        await self._changed(interaction, phrase("Now watching {channel}.", channel=channel.mention))
 
     @app_commands.command(name="unwatch", description="Stop answering pictures in a channel")
     @app_commands.describe(channel="the channel I stop watching")
@@ -47,10 +48,9 @@ class Settings(
         """Remove a watched channel."""
         guild_id = server(interaction)
         removed = await self.bot.storage.guilds.unwatch(guild_id, channel.id)
-        change = (
-            f"Stopped watching {channel.mention}."
-            if removed
-            else f"{channel.mention} was not watched."
+        change = phrase(
+            "Stopped watching {channel}." if removed else "{channel} was not watched.",
+            channel=channel.mention,
         )
         await self._changed(interaction, change)
 
@@ -60,7 +60,7 @@ class Settings(
         """Watch every channel (or go back to the named ones)."""
         guild_id = server(interaction)
         await self.bot.storage.guilds.update(guild_id, watch_all=enabled)
-        await self._changed(interaction, "Changed.")
+        await self._changed(interaction, phrase("Changed."))
 
     @app_commands.command(name="labels_shown", description="How many labels to show per face")
     @app_commands.describe(count="the answer and up to this many minus one close runners-up")
@@ -72,7 +72,7 @@ class Settings(
         """Set the number of labels shown per face."""
         guild_id = server(interaction)
         await self.bot.storage.guilds.update(guild_id, labels_shown=count)
-        await self._changed(interaction, "Changed.")
+        await self._changed(interaction, phrase("Changed."))
 
     @app_commands.command(name="auto_reply", description="Answer pictures without being asked")
     @app_commands.describe(enabled="on: answer pictures in watched channels; off: only /identify")
@@ -80,7 +80,7 @@ class Settings(
         """Switch automatic answers on or off."""
         guild_id = server(interaction)
         await self.bot.storage.guilds.update(guild_id, auto_reply=enabled)
-        await self._changed(interaction, "Changed.")
+        await self._changed(interaction, phrase("Changed."))
 
     @app_commands.command(
         name="votes_needed", description="How many people must agree on a correction"
@@ -94,28 +94,34 @@ class Settings(
         """Set the number of agreeing votes that makes training data."""
         guild_id = server(interaction)
         await self.bot.storage.guilds.update(guild_id, votes_needed=count)
-        await self._changed(interaction, "Changed.")
+        await self._changed(interaction, phrase("Changed."))
 
-    async def _changed(self, interaction: discord.Interaction, change: str) -> None:
+    async def _changed(self, interaction: discord.Interaction, change: str | Phrase) -> None:
         """Tell the bot the settings changed (cached ones are dropped), then show them."""
         self.bot.dispatch("guild_settings_changed", server(interaction))
         await self._show(interaction, change)
 
-    async def _show(self, interaction: discord.Interaction, change: str | None) -> None:
-        """The settings in an embed; ``change`` (which may mention channels: mentions render
-        in descriptions and field values, never in titles) above them."""
+    async def _show(self, interaction: discord.Interaction, change: str | Phrase | None) -> None:
+        """The settings in an embed, in the reader's language; ``change`` (which may mention
+        channels: mentions render in descriptions and field values, never in titles) above
+        them."""
+        texts = self.bot.catalog.texts(interaction.locale)
         config = await self.bot.storage.guilds.get(server(interaction))
         if config.watch_all:
-            channels = "every channel"
+            channels = texts("every channel")
         else:
-            channels = ", ".join(f"<#{c}>" for c in sorted(config.watched_channels)) or (
+            channels = ", ".join(f"<#{c}>" for c in sorted(config.watched_channels)) or texts(
                 "none yet: name one with `/settings watch`"
             )
-        embed = discord.Embed(title="Settings", description=change, colour=discord.Colour.blurple())
-        embed.add_field(name="Auto-reply", value="on" if config.auto_reply else "off")
-        embed.add_field(name="Watched channels", value=channels)
-        embed.add_field(name="Labels shown", value=str(config.labels_shown))
-        embed.add_field(name="Votes needed", value=str(config.votes_needed))
+        embed = discord.Embed(
+            title=texts("Settings"),
+            description=None if change is None else texts(change),
+            colour=discord.Colour.blurple(),
+        )
+        embed.add_field(name=texts("Auto-reply"), value=texts("on" if config.auto_reply else "off"))
+        embed.add_field(name=texts("Watched channels"), value=channels)
+        embed.add_field(name=texts("Labels shown"), value=str(config.labels_shown))
+        embed.add_field(name=texts("Votes needed"), value=str(config.votes_needed))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

@@ -63,7 +63,9 @@ def dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Inser
         return postgresql.insert(table)
     if dialect == "sqlite":
         return sqlite.insert(table)
-    raise StorageError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+    raise StorageError(
+        "unsupported database {dialect}: use SQLite or PostgreSQL", dialect=repr(dialect)
+    )
 
 
 async def rowcount(session: AsyncSession, statement: Executable) -> int:

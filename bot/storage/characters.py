@@ -122,12 +122,16 @@ class CharacterRepo:
         async with writing(self._sessions) as session:
             character = await find_character(session, scope, name)
             if character is None:
-                raise InvalidNameError(f"There is no character called {display_name(name)}.")
+                raise InvalidNameError(
+                    "There is no character called {name}.", name=display_name(name)
+                )
             taken = await find_character(session, scope, alias)
             if taken is not None:
                 if taken.id == character.id:
                     return character
-                raise InvalidNameError(f"{display_name(alias)} already names {taken.name}.")
+                raise InvalidNameError(
+                    "{alias} already names {name}.", alias=display_name(alias), name=taken.name
+                )
             session.add(
                 CharacterAlias(
                     character_id=character.id,
@@ -205,7 +209,9 @@ class CharacterRepo:
             taken = await find_character(session, scope, new_name)
             if taken is not None and taken.id != character.id:
                 raise InvalidNameError(
-                    f"{display_name(new_name)} already names {taken.name}: merge the two instead."
+                    "{alias} already names {name}: merge the two instead.",
+                    alias=display_name(new_name),
+                    name=taken.name,
                 )
             key = normalise_name(new_name)
             await session.execute(
@@ -229,7 +235,11 @@ class CharacterRepo:
             source = await self._existing(session, scope, name)
             target = await self._existing(session, scope, into)
             if source.id == target.id:
-                raise InvalidNameError(f"{source.name} and {display_name(into)} are one character.")
+                raise InvalidNameError(
+                    "{name} and {other} are one character.",
+                    name=source.name,
+                    other=display_name(into),
+                )
             await session.execute(
                 update(TrainingExample)
                 .where(TrainingExample.character_id == source.id)
@@ -264,7 +274,9 @@ class CharacterRepo:
     async def _existing(session: AsyncSession, scope: Scope, name: str) -> CharacterInfo:
         found = await find_character(session, scope, name)
         if found is None:
-            raise InvalidNameError(f"There is no character called {display_name(name)} here.")
+            raise InvalidNameError(
+                "There is no character called {name} here.", name=display_name(name)
+            )
         return found
 
     @staticmethod

@@ -117,7 +117,7 @@ class ModelVersionRepo:
                 .returning(ModelVersion.id)
             )
             if new_id is None:
-                raise StorageError(f"model version {version!r} is already registered")
+                raise StorageError("model version {version} is already registered", version=version)
             return ModelVersionInfo.of(await session.get_one(ModelVersion, new_id))
 
     async def activate(self, scope: Scope, version: str) -> ModelVersionInfo:
@@ -127,7 +127,7 @@ class ModelVersionRepo:
             rows = await self._lock_scope(session, scope)
             target = rows.get(version)
             if target is None:
-                raise StorageError(f"there is no model version {version!r} here")
+                raise StorageError("there is no model version {version} here", version=version)
             # Deactivate first: the partial unique index allows one active row per scope.
             await session.execute(
                 update(ModelVersion)

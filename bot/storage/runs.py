@@ -76,7 +76,7 @@ class TrainingRunRepo:
         async with writing(self._sessions) as session:
             row = await session.get(TrainingRun, run_id)
             if row is None:
-                raise StorageError(f"there is no training run {run_id}")
+                raise StorageError("there is no training run {run}", run=run_id)
             row.status = status
             row.finished_at = utcnow()
             row.message = message

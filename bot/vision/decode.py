@@ -25,6 +25,7 @@ from bot.errors import (
     ImageTooLargeError,
     UnsupportedImageError,
 )
+from bot.phrases import Phrase
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,9 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> DecodedI
         raise EmptyImageError("the picture is empty (0 bytes)")
     if len(data) > limits.max_bytes:
         raise ImageTooLargeError(
-            f"the file is too large ({_megabytes(len(data))}; "
-            f"the limit is {_megabytes(limits.max_bytes)})"
+            "the file is too large ({size}; the limit is {limit})",
+            size=_megabytes(len(data)),
+            limit=_megabytes(limits.max_bytes),
         )
     image_format = sniff_format(data)
     if image_format is None:
@@ -212,7 +214,7 @@ def _decode(data: bytes, image_format: str, limits: DecodeLimits) -> DecodedImag
             rgb = rgb.transpose(transpose)
         pixels = np.array(rgb, dtype=np.uint8)  # a copy: writable, owns its memory
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.size == 0:
-        raise CorruptImageError(f"the {image_format} picture decoded to no pixels")
+        raise CorruptImageError("the {format} picture decoded to no pixels", format=image_format)
     original_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     # Exact on the longer side, which `_fit_size` sets to the target.
     scale = max(pixels.shape[:2]) / max(original_size)
@@ -247,7 +249,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         values = np.nan_to_num(np.asarray(img), nan=0.0, posinf=255.0, neginf=0.0)
         img = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
     elif img.mode not in _KNOWN_MODES:
-        raise UnsupportedImageError(f"unsupported colour mode {img.mode} ({_SUPPORTED_HINT})")
+        raise UnsupportedImageError(
+            "unsupported colour mode {mode} ({hint})", mode=img.mode, hint=Phrase(_SUPPORTED_HINT)
+        )
     if img.has_transparency_data:
         return _flatten_on_white(img if img.mode == "RGBA" else img.convert("RGBA"))
     return img if img.mode == "RGB" else img.convert("RGB")
@@ -277,11 +281,17 @@ def _flatten_on_white(rgba: Image.Image) -> Image.Image:
 def _check_size(size: tuple[int, int], limits: DecodeLimits) -> None:
     width, height = size
     if width <= 0 or height <= 0:
-        raise CorruptImageError(f"the picture declares an empty size ({width}×{height} pixels)")
+        raise CorruptImageError(
+            "the picture declares an empty size ({width}×{height} pixels)",
+            width=width,
+            height=height,
+        )
     if width > limits.max_side or height > limits.max_side:
         raise ImageTooLargeError(
-            f"the picture is too large ({width}×{height} pixels; "
-            f"the limit is {limits.max_side} pixels a side)"
+            "the picture is too large ({width}×{height} pixels; the limit is {side} pixels a side)",
+            width=width,
+            height=height,
+            side=limits.max_side,
         )
     # Pillow's bomb limit is global: honour it (what would be a warning there is
     # an error here) rather than change it under other threads.
@@ -290,15 +300,21 @@ def _check_size(size: tuple[int, int], limits: DecodeLimits) -> None:
         max_pixels = min(max_pixels, Image.MAX_IMAGE_PIXELS)
     if width * height > max_pixels:
         raise ImageTooLargeError(
-            f"the picture is too large ({width}×{height} pixels; "
-            f"the limit is {max_pixels / 1e6:g} megapixels)"
+            "the picture is too large ({width}×{height} pixels; the limit is {limit} megapixels)",
+            width=width,
+            height=height,
+            limit=f"{max_pixels / 1e6:g}",
         )
 
 
 def _corrupt(image_format: str, exc: BaseException) -> CorruptImageError:
     if "truncated" in str(exc).lower():
-        return CorruptImageError(f"the {image_format} picture is truncated (incomplete file?)")
-    return CorruptImageError(f"the {image_format} picture is damaged and cannot be decoded")
+        return CorruptImageError(
+            "the {format} picture is truncated (incomplete file?)", format=image_format
+        )
+    return CorruptImageError(
+        "the {format} picture is damaged and cannot be decoded", format=image_format
+    )
 
 
 # -- declared sizes, read from headers without decoding ----------------------------

@@ -17,6 +17,7 @@ from bot.fetch import ImageFetcher
 from bot.health import Metrics
 from bot.model_store import ModelStore
 from bot.service import RecognitionService
+from bot.i18n import Catalog
 from bot.storage.db import Storage
 from bot.training import TrainingManager
 from bot.voting import Voting
@@ -34,6 +35,7 @@ def fake_bot(storage: Storage, model_dir: Path) -> AnimeBot:
     bot.metrics = Metrics()
     bot.training = TrainingManager(storage, bot.models, bot.settings, instance="test:1")
     bot.voting = Voting(storage)
+    bot.catalog = Catalog.load()
     bot.accepting = True
     bot.recognition = create_autospec(RecognitionService, instance=True)
     bot.fetcher = create_autospec(ImageFetcher, instance=True)

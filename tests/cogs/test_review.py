@@ -47,7 +47,7 @@ async def test_review_accept_makes_the_held_label_training_data(
 
     await invoke(cog, "review accept", interaction, face, None)
 
-    assert "training data for *sakurauchi riko*" in sent_text(interaction)
+    assert "training data for *Sakurauchi Riko*" in sent_text(interaction)
     assert await storage.examples.counts(HERE) == {"sakurauchi riko": 1}
     assert await storage.votes.held(GUILD) == []
 

@@ -135,16 +135,18 @@ async def test_a_stale_command_gets_a_short_private_answer_and_no_traceback(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
+def options(command: dict) -> list[dict]:  # type: ignore[type-arg]
+    """Every option of a synced command, subcommands' own included."""
+    found = []
+    for option in command.get("options") or []:
+        found.append(option)
+        found += options(option)
+    return found
+
+
 async def test_no_synced_option_has_a_placeholder_description(
     fake_discord: FakeDiscord, running: RunningAnimeBot
 ) -> None:
-    def options(command: dict) -> list[dict]:  # type: ignore[type-arg]
-        found = []
-        for option in command.get("options") or []:
-            found.append(option)
-            found += options(option)
-        return found
-
     synced = fake_discord.commands[None].values()
     placeholders = [
         f"{command['name']} {option['name']}"
@@ -153,6 +155,20 @@ async def test_no_synced_option_has_a_placeholder_description(
         if option["description"] in ("…", "...", "")
     ]
     assert placeholders == []
+
+
+async def test_every_synced_description_has_a_japanese_one(
+    fake_discord: FakeDiscord, running: RunningAnimeBot
+) -> None:
+    missing = []
+    for command in fake_discord.commands[None].values():
+        for item in (command, *options(command)):
+            if item.get("description") and "ja" not in (
+                item.get("description_localizations") or {}
+            ):
+                missing.append(f"{command['name']} {item['name']}: {item['description']!r}")
+
+    assert missing == [], "\n".join(missing)
 
 
 async def test_settings_show_channel_mentions_where_they_render(

@@ -24,6 +24,7 @@ import discord
 
 from bot.app import AnimeBot
 from bot.health import Metrics
+from bot.i18n import Catalog
 from bot.storage.db import Storage
 from bot.views import answer_vote, voter_of
 from bot.voting import Voting
@@ -56,6 +57,7 @@ def interaction(client: Any, face_id: int, user_id: int) -> Any:
         client=client,
         user=SimpleNamespace(id=user_id, created_at=OLD_ACCOUNT),
         guild_id=GUILD,
+        locale=discord.Locale.american_english,
         permissions=discord.Permissions.none(),
         response=AcknowledgingResponse(face_id, user_id),
     )
@@ -67,6 +69,7 @@ async def cast_votes(url: str, plan: list[list[Any]], start: int) -> None:
         client = create_autospec(AnimeBot, instance=True)
         client.voting = Voting(storage)
         client.metrics = Metrics()
+        client.catalog = Catalog.load()
         print("ready", flush=True)
         for face_id, user_id, label in plan[start:]:
             clicked = interaction(client, face_id, user_id)
