@@ -174,14 +174,14 @@ class NameChoice(discord.ui.View):
 class NameModal(discord.ui.Modal, title=WHO_IS_IT):
     """Asks for a character's name when the menu does not list it."""
 
-    name: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
-        label="Character name", placeholder="e.g. Nishikino Maki", max_length=TYPED_NAME_MAX
-    )
-
     def __init__(self, face_id: int, guild_id: int | None, texts: Texts = ENGLISH) -> None:
         super().__init__(title=texts(WHO_IS_IT))
-        self.name.label = texts("Character name")
-        self.name.placeholder = texts("e.g. Nishikino Maki")
+        self.name: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
+            label=texts("Character name"),
+            placeholder=texts("e.g. Nishikino Maki"),
+            max_length=TYPED_NAME_MAX,
+        )
+        self.add_item(self.name)
         self.face_id = face_id
         self.guild_id = guild_id
 

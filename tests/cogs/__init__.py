@@ -15,9 +15,9 @@ from bot.app import AnimeBot
 from bot.config import Settings
 from bot.fetch import ImageFetcher
 from bot.health import Metrics
+from bot.i18n import Catalog
 from bot.model_store import ModelStore
 from bot.service import RecognitionService
-from bot.i18n import Catalog
 from bot.storage.db import Storage
 from bot.training import TrainingManager
 from bot.voting import Voting
