@@ -43,6 +43,9 @@ cached), fitting and cross-validating the head, the gate's comparison; shares me
 the seed set with a few dozen new pictures."""
 BAR_CELLS = 12
 MIN_FRACTION_FOR_ESTIMATE = 0.05
+SHORT_WAIT = 5.0
+"""Seconds left below which no number is given."""
+NEARLY_DONE = 0.9
 
 
 @dataclass(frozen=True)
@@ -142,11 +145,12 @@ class ProgressBoard:
         status = f"{bar} {fraction * 100:.0f}%"
         left = self.seconds_left()
         if left is not None:
-            status += " · " + (
-                texts("about {duration} left", duration=duration(left, texts))
-                if left >= 5
-                else texts("almost done")
-            )
+            if left >= SHORT_WAIT:
+                status += " · " + texts("about {duration} left", duration=duration(left, texts))
+            elif fraction >= NEARLY_DONE:
+                status += " · " + texts("almost done")
+            else:  # a fast run: "almost done" at half way would read oddly
+                status += " · " + texts("a few seconds left")
         lines.append(status)
         if self._stage is not None:
             current = list(self._plan).index(self._stage)

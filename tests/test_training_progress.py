@@ -89,3 +89,14 @@ def test_a_retrains_board_weighs_only_the_stages_a_refit_goes_through() -> None:
         "▸ **Training and testing the model** (15/30)",
     ]
     assert board.advance(Step("faces", 1, 1)) is False, "a stage outside the plan"
+
+
+def test_a_fast_run_half_way_says_seconds_are_left_not_almost_done() -> None:
+    clock = Clock()
+    board = ProgressBoard(clock, plan=REFIT_PLAN)
+    board.advance(Step("validation", 0, 30))
+    clock.now += 2
+
+    assert "a few seconds left" in board.render()
+    board.advance(Step("checking", 9, 10))
+    assert "almost done" in board.render()

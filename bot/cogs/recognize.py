@@ -30,7 +30,7 @@ from bot.storage.images import FaceRecord, LabelScore, RecordedImage
 from bot.storage.schema import DEFAULT_LABELS_SHOWN
 from bot.storage.scope import Scope
 from bot.typing_indicator import TypingIndicator
-from bot.views import correction_view
+from bot.views import MAX_FACES_WITH_CONTROLS, correction_view
 from bot.vision.recognizer import FaceResult
 
 if TYPE_CHECKING:
@@ -145,6 +145,11 @@ def combine(
             faces.append(face)
     if face_ids:
         payload["view"] = correction_view(face_ids, faces, names, titles=titles, texts=texts)
+    if len(face_ids) > MAX_FACES_WITH_CONTROLS:
+        # Discord allows five rows of controls: a menu per face for four, and the buttons.
+        shown = ", ".join(titles[:MAX_FACES_WITH_CONTROLS])
+        note = texts("Only faces {faces} can be corrected below.", faces=shown)
+        payload["content"] = "\n".join(filter(None, [payload.get("content"), note]))
     return payload
 
 

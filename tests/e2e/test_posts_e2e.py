@@ -13,6 +13,7 @@ from tests.e2e.bundle import E2E_CHARACTERS, face_png
 from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import AttachmentSpec, BotMessage, FakeDiscord, StandardGuild
 from tests.fake_discord.handles import PostedMessage
+from tests.pictures import encode, group_picture
 
 pytestmark = pytest.mark.usefixtures("discord_error_log")
 
@@ -167,3 +168,16 @@ async def test_identify_refuses_a_link_to_another_servers_message_privately(
     assert answer.ephemeral
     assert "only look at messages of the server" in answer.text
     assert [m for m in fake_discord.bot_messages if not m.ephemeral and not m.deleted] == []
+
+
+async def test_faces_beyond_the_four_menus_are_said_to_have_none(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    groups = [(f"g{n}.png", encode(group_picture(seed=n)), "image/png") for n in range(3)]
+
+    posted = await fake_discord.post_message(world.channel, world.member, attachments=groups)
+
+    reply = await posted.wait_for_reply()
+    placeholders = [c.get("placeholder") for c in reply.walk_components() if c["type"] == 3]
+    assert placeholders == [f"Face {n}: who is it?" for n in ("1.1", "1.2", "2.1", "2.2")]
+    assert reply.content == "Only faces 1.1, 1.2, 2.1, 2.2 can be corrected below."
