@@ -157,6 +157,10 @@ async def install_base(
             imported += 1
             embeddings[example_id] = features_to_bytes(picture.features[face])
         await storage.examples.store_embeddings(bundle.backbone.sha256, embeddings)
+    # Every label is a base character, pictures imported or not: servers find them by name
+    # ("someone else…", autocomplete) as they find their own.
+    for label in bundle.labels:
+        await storage.characters.get_or_create(Scope.BASE, display_name(label))
     base_examples = [ref.id for ref in await storage.examples.training_refs(Scope.BASE)]
     version = await store.install(bundle, Scope.BASE, example_ids=base_examples or None)
     return InstallResult(version.version, bundle.labels, imported, already, tuple(skipped))

@@ -146,7 +146,10 @@ class NameChoice(discord.ui.View):
     ) -> None:
         super().__init__(timeout=TEACH_PICK_SECONDS)
         self.face_id = face_id
-        options = [discord.SelectOption(label=name[:100], value=name[:100]) for name in matches]
+        options = [
+            discord.SelectOption(label=character_name(name)[:100], value=name[:100])
+            for name in matches
+        ]
         new_name = texts("“{name}” (a new name)", name=typed)
         options.append(discord.SelectOption(label=new_name[:100], value=typed[:100]))
         self.choose: discord.ui.Select[NameChoice] = discord.ui.Select(
@@ -194,11 +197,13 @@ class NameModal(discord.ui.Modal, title=WHO_IS_IT):
             matches: list[str] = []
             if self.guild_id is not None:
                 scope = Scope.of_guild(self.guild_id)
-                known = await bot.storage.characters.find(scope, label)
+                known = await bot.storage.characters.find_visible(scope, label)
                 if known is not None:
                     label = known.name
                 else:
-                    matches = await bot.storage.characters.search(scope, label, MAX_MENU_LABELS)
+                    matches = await bot.storage.characters.search_visible(
+                        scope, label, MAX_MENU_LABELS
+                    )
         except DatabaseUnavailableError:
             await reply(interaction, NOT_SAVED)
             return

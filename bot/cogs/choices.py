@@ -1,4 +1,5 @@
-"""Autocomplete for options that name a character: only the asking server's characters."""
+"""Autocomplete for options that name a character: the asking server's characters (and, for
+labels, the base model's)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import StorageError
+from bot.names import character_name
 from bot.storage.scope import Scope
 
 if TYPE_CHECKING:
@@ -17,19 +19,27 @@ MAX_CHOICES = 25  # Discord's limit
 
 
 async def character_choices(
-    bot: AnimeBot, interaction: discord.Interaction, current: str, *, include_hidden: bool = False
+    bot: AnimeBot,
+    interaction: discord.Interaction,
+    current: str,
+    *,
+    include_hidden: bool = False,
+    with_base: bool = False,
 ) -> list[app_commands.Choice[str]]:
     """This server's characters whose name or alias contains ``current`` (none in a DM, or
-    while the database is unavailable: autocomplete must answer within 3 s, quietly)."""
+    while the database is unavailable: autocomplete must answer within 3 s, quietly); with
+    ``with_base``, the base model's characters too (a label may name one of them)."""
     if interaction.guild_id is None:
         return []
+    scope = Scope.of_guild(interaction.guild_id)
+    characters = bot.storage.characters
     try:
-        names = await bot.storage.characters.search(
-            Scope.of_guild(interaction.guild_id),
-            current,
-            MAX_CHOICES,
-            include_hidden=include_hidden,
-        )
+        if with_base:
+            names = await characters.search_visible(scope, current, MAX_CHOICES)
+        else:
+            names = await characters.search(
+                scope, current, MAX_CHOICES, include_hidden=include_hidden
+            )
     except StorageError:
         return []
-    return [app_commands.Choice(name=name, value=name) for name in names]
+    return [app_commands.Choice(name=character_name(name), value=name) for name in names]

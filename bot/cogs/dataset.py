@@ -114,7 +114,7 @@ class Dataset(commands.Cog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         """This server's characters whose name or alias contains what was typed."""
-        return await character_choices(self.bot, interaction, current)
+        return await character_choices(self.bot, interaction, current, with_base=True)
 
     @app_commands.command(name="export", description="Download the confirmed dataset as a zip")
     @is_manager()

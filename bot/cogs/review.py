@@ -77,7 +77,7 @@ class Review(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         """This server's characters whose name or alias contains what was typed."""
-        return await character_choices(self.bot, interaction, current)
+        return await character_choices(self.bot, interaction, current, with_base=True)
 
     @app_commands.command(name="dismiss", description="Reject the held corrections of a face")
     @app_commands.describe(face="the face number from /review list")

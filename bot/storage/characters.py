@@ -100,6 +100,11 @@ class CharacterRepo:
         async with reading(self._sessions) as session:
             return await find_character(session, scope, name)
 
+    async def find_visible(self, scope: Scope, name: str) -> CharacterInfo | None:
+        """The character ``name`` names as a server sees it: its own, else the base's."""
+        async with reading(self._sessions) as session:
+            return await find_visible(session, scope, name)
+
     async def listing(self, scope: Scope) -> list[CharacterInfo]:
         """Every character of ``scope``, alphabetically by key."""
         async with reading(self._sessions) as session:
@@ -170,6 +175,17 @@ class CharacterRepo:
             )
         rows.sort(key=lambda row: not row.key.startswith(needle))
         return [row.name for row in rows[:limit]]
+
+    async def search_visible(self, scope: Scope, text: str, limit: int = 25) -> list[str]:
+        """:meth:`search` over what a server sees: its own characters first, then the base's
+        that it has no character of the same name for (a hidden one hides the base's too)."""
+        found = await self.search(scope, text, limit)
+        if scope.is_base:
+            return found
+        own = {character.key for character in await self.listing(scope)}
+        base = await self.search(Scope.BASE, text, limit)
+        found += [name for name in base if normalise_name(name) not in own]
+        return found[:limit]
 
     async def catalogue(
         self, scope: Scope, *, include_hidden: bool = False

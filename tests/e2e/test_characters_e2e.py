@@ -40,13 +40,14 @@ async def test_characters_lists_names_with_aliases_a_page_at_a_time(
     listed = await ask(fake_discord, world, world.member, "characters")
 
     [embed] = listed.embeds
-    assert embed["title"] == "Characters I know here (20)"
-    assert embed["description"].splitlines()[0] == "**Character 00** — also Zero"
+    assert embed["title"] == "Characters I know here (23)"  # and the base model's three
+    lines = embed["description"].splitlines()
+    assert lines[:4] == ["**Char A**", "**Char B**", "**Char C**", "**Character 00** — also Zero"]
     assert embed["footer"]["text"] == "Page 1 of 2"
     [forward] = [c for c in listed.walk_components() if c.get("label") == "▶"]
     click = await fake_discord.click_component(listed, forward["custom_id"], world.member)
     page = await click.wait_for_original(lambda m: "Page 2 of 2" in m.text)
-    assert page.embeds[0]["description"].splitlines()[0] == "**Character 15**"
+    assert page.embeds[0]["description"].splitlines()[0] == "**Character 12**"
 
 
 async def test_a_mistyped_name_is_renamed_and_its_votes_follow(

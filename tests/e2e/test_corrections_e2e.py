@@ -88,3 +88,36 @@ async def test_a_typed_alias_of_a_character_votes_for_it_at_once(
     thanks = await submitted.wait_for_message()
     assert "Kurosawa Dia" in thanks.text
     assert await running.rows(Vote.label) == [("kurosawa dia",)]
+
+
+async def test_someone_else_offers_the_base_models_characters_too(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    reply, face = await answer(fake_discord, world)
+    opened = await fake_discord.click_component(reply, f"fix:{face}", world.member, values=[OTHER])
+    await opened.wait_for_callback()
+
+    submitted = await fake_discord.submit_modal(opened, {"Character name": "char"}, world.member)
+
+    question = await submitted.wait_for_message()
+    [menu] = [c for c in question.walk_components() if c["type"] == 3]
+    assert [o["label"] for o in menu["options"]] == [
+        "Char A",
+        "Char B",
+        "Char C",
+        "“char” (a new name)",
+    ]
+    assert await running.rows(Vote.label) == []
+
+
+async def test_teach_autocompletes_the_base_models_characters(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    moderator = world.guild.add_member("mod", permissions=MANAGE_MESSAGES)
+
+    offered = await fake_discord.send_autocomplete(
+        "teach", {"character": "b"}, "character", user=moderator, channel=world.channel
+    )
+
+    choices = await offered.wait_for_callback()
+    assert [c["name"] for c in choices.data["choices"]] == ["Char B"]

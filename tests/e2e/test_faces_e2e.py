@@ -13,6 +13,7 @@ import pytest
 
 from bot.presenters import BEST_GUESS
 from bot.storage.schema import Character, Face, Image, TrainingExample
+from bot.storage.scope import Scope
 from tests.e2e.bundle import face_png
 from tests.e2e.conftest import RunningAnimeBot
 from tests.fake_discord import MANAGE_MESSAGES, FakeDiscord, StandardGuild
@@ -107,7 +108,8 @@ async def test_teach_stores_nothing_of_a_picture_without_an_anime_face(
     assert said.ephemeral
     assert "1. not used: I found no anime face in that picture." in said.text
     assert await running.count(TrainingExample) == 0
-    assert await running.count(Character) == 0
+    scopes = await running.rows(Character.scope_id)
+    assert [scope for (scope,) in scopes if scope != Scope.BASE.id] == [], "no character taught"
 
 
 async def test_teach_asks_which_face_and_learns_the_one_picked(

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 from bot.storage.schema import Character, Image, TrainingExample, TrainingRun, Vote
+from bot.storage.scope import Scope
 from tests.e2e.bundle import face_png
 from tests.e2e.conftest import Launch, RunningAnimeBot
 from tests.fake_discord import (
@@ -220,7 +221,8 @@ async def test_retrain_sees_only_the_servers_own_examples(two: Two) -> None:
 
     assert "no confirmed pictures of its own" in done.content
     assert [guild for (guild,) in await two.bot.rows(TrainingRun.guild_id)] == [two.b.guild.id]
-    assert sorted(name for (name,) in await two.bot.rows(Character.name)) == [
+    rows = await two.bot.rows(Character.name, Character.scope_id)
+    assert sorted(name for name, scope in rows if scope != Scope.BASE.id) == [
         TAUGHT,
         "Sakurauchi Riko",
     ]
