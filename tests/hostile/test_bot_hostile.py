@@ -485,7 +485,8 @@ async def test_identify_refuses_links_off_the_cdn_before_connecting(
     await embedded.wait_for_reply()  # the channel is watched: refused there too
     message_link = f"https://discord.com/channels/{world.guild.id}/{world.channel.id}/{embedded.id}"
     asked: dict[str, tuple[dict[str, Any], str]] = {
-        "link": ({"link": local}, "not a link to a discord message"),
+        # A plain picture link is read like an attachment: refused by the same allow-list.
+        "link": ({"link": local}, "can only be downloaded from"),
         "message": ({"link": message_link}, "can only be downloaded from"),
         "image": (
             {"image": AttachmentSpec("face.png", url="http://10.0.0.1/face.png")},
