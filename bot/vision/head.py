@@ -113,7 +113,7 @@ class Head:
         """
         features = np.atleast_2d(np.asarray(features, np.float32))
         probs = softmax(features @ self.weights + self.bias)
-        # A float16 gallery (as read from bytes) is widened here; a float32 one is not copied.
+        # asarray: no copy of the (large) gallery when it is float32 already, as read.
         sims = l2_normalise(features) @ np.asarray(self.gallery, np.float32).T
         familiarity = np.full((len(features), self.label_count), -1.0, np.float32)
         for label in np.unique(self.gallery_labels):
@@ -147,7 +147,7 @@ class Head:
     def from_bytes(cls, data: bytes) -> Head:
         """Read what :meth:`to_bytes` writes or wrote (any of :data:`READABLE_FORMATS`, a
         float16 or float32 gallery); raise :class:`BundleError` for anything else. The
-        gallery stays float16 in memory."""
+        gallery is float32 in memory."""
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
                 meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
@@ -161,9 +161,7 @@ class Head:
                     labels=tuple(str(label) for label in meta["labels"]),
                     weights=arrays["weights"].astype(np.float32),
                     bias=arrays["bias"].astype(np.float32),
-                    # Kept as stored (float16): it is most of a head's memory, and a bot holds
-                    # many servers' heads; score() widens it for the product.
-                    gallery=arrays["gallery"].astype(GALLERY_DTYPE),
+                    gallery=arrays["gallery"].astype(np.float32),
                     gallery_labels=arrays["gallery_labels"].astype(np.int64),
                     top_k=int(meta["top_k"]),
                     unsure=UnsureRule(float(rule["threshold"]), float(rule["prob_weight"])),

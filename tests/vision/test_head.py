@@ -71,7 +71,7 @@ def test_a_round_tripped_head_scores_within_a_thousandth() -> None:
     assert not np.array_equal(again.gallery, head.gallery), "the gallery was not rounded"
 
 
-def test_the_gallery_is_stored_and_kept_in_half_precision_and_scored_in_single() -> None:
+def test_the_gallery_is_stored_in_half_precision_and_scored_in_single() -> None:
     head = head_of()
 
     stored = head.to_bytes()
@@ -79,9 +79,7 @@ def test_the_gallery_is_stored_and_kept_in_half_precision_and_scored_in_single()
     with np.load(io.BytesIO(stored)) as arrays:
         assert arrays["gallery"].dtype == np.float16
     assert len(stored) < 0.55 * len(written_as_float32(head))
-    loaded = Head.from_bytes(stored)
-    assert loaded.gallery.dtype == np.float16
-    assert all(part.dtype == np.float32 for part in loaded.score(faces(head)))
+    assert Head.from_bytes(stored).gallery.dtype == np.float32
 
 
 def test_a_head_written_with_a_float32_gallery_still_loads_and_scores_the_same() -> None:
@@ -89,9 +87,10 @@ def test_a_head_written_with_a_float32_gallery_still_loads_and_scores_the_same()
 
     old = Head.from_bytes(written_as_float32(head))
 
-    np.testing.assert_allclose(old.gallery, head.gallery, rtol=0, atol=1e-3)
+    assert old.gallery.dtype == np.float32
+    np.testing.assert_array_equal(old.gallery, head.gallery)
     for mine, theirs in zip(head.score(faces(head)), old.score(faces(head)), strict=True):
-        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-3)
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
 
 
 def test_a_head_of_an_unknown_format_is_refused_with_the_formats_read() -> None:
