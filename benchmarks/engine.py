@@ -37,7 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python benchmarks/engine.py` puts benchmarks/ first, not ROOT
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import machine_info, print_machine, render_table, section  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    machine_info,
+    print_machine,
+    render_table,
+    section,
+)
+from benchmarks.report import run_trainer as run_trainer_command  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "seed" / "train"
 
@@ -599,32 +605,13 @@ def run_trainer(
     cascade: Path | None,
     extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        "-m",
-        "trainer",
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--cache",
-        str(cache),
-        "--quiet",
-    ]
+    args = ["--data", str(data), "--out", str(out), "--cache", str(cache), "--quiet"]
     if cascade is not None:
-        command += ["--cascade", str(cascade)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(extra_env or {})}
-    started = time.perf_counter()
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        print(proc.stdout[-3000:])
-        print(proc.stderr[-3000:])
-        raise SystemExit(f"the trainer failed with exit code {proc.returncode}: {command}")
+        args += ["--cascade", str(cascade)]
+    wall, stdout = run_trainer_command(args, extra_env)
     timings = ""
     summary = ""
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith("timings:"):
             timings = line.removeprefix("timings:").strip()
         elif line.startswith("wrote "):

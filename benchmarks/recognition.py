@@ -21,7 +21,6 @@ import contextlib
 import csv
 import functools
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -43,6 +42,7 @@ from benchmarks.report import (  # noqa: E402
     machine_info,
     print_machine,
     render_table,
+    run_trainer,
     section,
 )
 from bot.vision.geometry import Box  # noqa: E402
@@ -456,36 +456,17 @@ def train(data: Path, out: Path, cache: Path, cascade: Path, extra: Sequence[str
     """Train with ``python -m trainer train`` in a subprocess; its wall time and model.json."""
     if out.exists():
         shutil.rmtree(out)
-    command = [
-        sys.executable,
-        "-m",
-        "trainer",
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--cache",
-        str(cache),
-        "--cascade",
-        str(cascade),
-        "--quiet",
-        "--json",
-        *extra,
-    ]
     cached = sum(1 for _ in cache.rglob("*.npz")) if cache.exists() else 0
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    started = time.perf_counter()
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        print(proc.stdout[-3000:])
-        print(proc.stderr[-3000:])
-        raise SystemExit(f"the trainer failed with exit code {proc.returncode}: {command}")
+    seconds, stdout = run_trainer(
+        [
+            *("--data", str(data), "--out", str(out), "--cache", str(cache)),
+            *("--cascade", str(cascade), "--quiet", "--json", *extra),
+        ]
+    )
     try:
-        info = json.loads(proc.stdout)
+        info = json.loads(stdout)
     except json.JSONDecodeError:
-        print(proc.stdout[-3000:])
+        print(stdout[-3000:])
         raise SystemExit("the trainer's --json output is not JSON") from None
     timings = info.get("timings", {})
     print(

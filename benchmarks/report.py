@@ -6,6 +6,9 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -94,3 +97,19 @@ def render_table(rows: Sequence[Sequence[str]]) -> str:
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def run_trainer(args: Sequence[str], extra_env: dict[str, str] | None = None) -> tuple[float, str]:
+    """``python -m trainer train ARGS`` in a subprocess from the repository: its wall time
+    and standard output; on failure prints the end of its output and exits."""
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "trainer", "train", *args]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(extra_env or {})}
+    started = time.perf_counter()
+    proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        print(proc.stdout[-3000:])
+        print(proc.stderr[-3000:])
+        raise SystemExit(f"the trainer failed with exit code {proc.returncode}: {command}")
+    return seconds, proc.stdout

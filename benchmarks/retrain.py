@@ -15,36 +15,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python benchmarks/retrain.py` puts benchmarks/ first
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import load_average, machine_info, print_machine  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    load_average,
+    machine_info,
+    print_machine,
+    run_trainer,
+)
 
 TARGET_SECONDS = 15.0
 
 
 def refit(data: Path, bundle: Path, out: Path, cache: Path) -> tuple[float, dict[str, object]]:
     """One ``--backbone-from`` run; its wall time and model.json."""
-    command = [
-        sys.executable, "-m", "trainer", "train", "--data", str(data), "--out", str(out),
-        "--backbone-from", str(bundle), "--cache", str(cache), "--quiet", "--json",
-    ]  # fmt: skip
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    started = time.perf_counter()
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:])
-        raise SystemExit(f"the trainer failed with exit code {proc.returncode}")
-    info: dict[str, object] = json.loads(proc.stdout)
+    seconds, stdout = run_trainer(
+        [
+            *("--data", str(data), "--out", str(out), "--backbone-from", str(bundle)),
+            *("--cache", str(cache), "--quiet", "--json"),
+        ]
+    )
+    info: dict[str, object] = json.loads(stdout)
     return seconds, info
 
 
