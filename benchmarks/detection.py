@@ -43,7 +43,10 @@ REPOSITORY = THIS_FILE.parents[1]
 if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
 
-from bot.vision.geometry import Box  # noqa: E402 (after the path set-up above)
+from benchmarks.recognition import LabelledBox  # noqa: E402 (after the path set-up above)
+from benchmarks.recognition import match_boxes as matched_pairs  # noqa: E402
+from benchmarks.recognition import parse_boxes as parse_labelled  # noqa: E402
+from bot.vision.geometry import Box  # noqa: E402
 
 MATCH_IOU = 0.3
 UNDETECTED = "none"
@@ -55,25 +58,13 @@ BOXES_COLUMN = "boxes_yolo(class:cx cy w h;...)"
 
 def yolo_to_box(cx: float, cy: float, w: float, h: float, width: int, height: int) -> Box:
     """A YOLO box (centre and size as fractions of the picture) in pixels of a
-    ``width`` × ``height`` picture."""
-    x0, y0 = round((cx - w / 2) * width), round((cy - h / 2) * height)
-    x1, y1 = round((cx + w / 2) * width), round((cy + h / 2) * height)
-    return Box(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+    ``width`` × ``height`` picture (``recognition.py``'s reading of the labels)."""
+    return LabelledBox("", cx, cy, w, h).to_box(width, height)
 
 
 def parse_boxes(field: str, width: int, height: int) -> list[tuple[str, Box]]:
     """``character:cx cy w h;…`` (a ``labels.csv`` cell) as ``(character, Box)`` pairs."""
-    boxes = []
-    for item in field.split(";"):
-        if not item.strip():
-            continue
-        character, _, numbers = item.partition(":")
-        values = [float(v) for v in numbers.split()]
-        if len(values) != 4:
-            raise ValueError(f"a YOLO box needs 4 numbers, got {item!r}")
-        cx, cy, w, h = values
-        boxes.append((character.strip(), yolo_to_box(cx, cy, w, h, width, height)))
-    return boxes
+    return [(box.character, box.to_box(width, height)) for box in parse_labelled(field)]
 
 
 @dataclass(frozen=True)
@@ -94,27 +85,9 @@ class Match:
 def match_boxes(
     detections: Sequence[Box], labels: Sequence[Box], threshold: float = MATCH_IOU
 ) -> Match:
-    """Greedy matching by IoU: the best remaining pair first, each box used at most once,
-    pairs below ``threshold`` never matched."""
-    candidates = sorted(
-        (
-            (detection.iou(label), d, j)
-            for d, detection in enumerate(detections)
-            for j, label in enumerate(labels)
-        ),
-        reverse=True,
-    )
-    used_d: set[int] = set()
-    used_l: set[int] = set()
-    pairs = []
-    for iou, d, j in candidates:
-        if iou < threshold:
-            break
-        if d in used_d or j in used_l:
-            continue
-        used_d.add(d)
-        used_l.add(j)
-        pairs.append((d, j))
+    """Greedy matching by IoU (``recognition.py``'s): the best remaining pair first, each box
+    used at most once, pairs below ``threshold`` never matched."""
+    pairs = matched_pairs(detections, labels, threshold)
     return Match(len(labels), len(pairs), len(detections) - len(pairs), tuple(sorted(pairs)))
 
 

@@ -155,7 +155,7 @@ def parse_boxes(text: str) -> tuple[LabelledBox, ...]:
         character, sep, numbers = item.partition(":")
         values = numbers.split()
         if not sep or not character.strip() or len(values) != 4:
-            raise ValueError(f"not a box 'character:cx cy w h': {item!r}")
+            raise ValueError(f"not a box 'character:cx cy w h' (4 numbers): {item!r}")
         cx, cy, w, h = (float(v) for v in values)
         if w <= 0 or h <= 0:
             raise ValueError(f"a box of no size: {item!r}")

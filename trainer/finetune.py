@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -292,8 +292,3 @@ def fine_tune(
 def copies_per_face(faces: int, options: FineTuneOptions) -> int:
     """Augmented copies of each face, fewer when there are many faces (memory)."""
     return max(2, min(options.copies, options.max_samples // max(1, faces)))
-
-
-def label_array(labels: Sequence[int], copies: int) -> np.ndarray:
-    """Each face's label repeated for its copies (the order augmented views are made in)."""
-    return np.repeat(np.asarray(labels, np.int64), copies)

@@ -571,9 +571,3 @@ def faces_manifest(gathered: list[Gathered], chosen: list[int], root: Path) -> b
         for item, face in zip(gathered, chosen, strict=True)
     ]
     return json.dumps(entries, indent=1).encode("utf-8")
-
-
-def describe_options(options: TrainOptions) -> dict[str, Any]:
-    """The options as plain values (for benchmarks' reports)."""
-    values = asdict(options)
-    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
