@@ -105,18 +105,35 @@ class EmbeddingCache:
 
     def put(self, digest: str, faces: CachedFaces) -> None:
         """Store a picture's faces (a failed write only costs recomputation later)."""
+        self._write(
+            f"{digest}.npz",
+            features=faces.features,
+            detectors=np.array(faces.detectors, dtype=str),
+            boxes=faces.boxes,
+        )
+
+    def get_extra(self, digest: str, key: str) -> np.ndarray | None:
+        """Something else encoded from a picture (e.g. a face's reframed copies), or None."""
+        if self.dir is None:
+            return None
+        try:
+            with np.load(self.dir / f"{digest}.{key}.npz", allow_pickle=False) as data:
+                return np.asarray(data["encoded"])
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def put_extra(self, digest: str, key: str, encoded: np.ndarray) -> None:
+        """Store what :meth:`get_extra` reads."""
+        self._write(f"{digest}.{key}.npz", encoded=encoded)
+
+    def _write(self, name: str, **arrays: np.ndarray) -> None:
         if self.dir is None:
             return
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:
-                np.savez(
-                    handle,
-                    features=faces.features,
-                    detectors=np.array(faces.detectors, dtype=str),
-                    boxes=faces.boxes,
-                )
-            os.replace(tmp, self.dir / f"{digest}.npz")
+                np.savez(handle, **arrays)  # type: ignore[arg-type]
+            os.replace(tmp, self.dir / name)
         except OSError as exc:
             log.warning("could not write the embedding cache: %s", exc)

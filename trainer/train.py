@@ -109,12 +109,13 @@ class Encoder(Protocol):
     name: str
     crop: CropSettings
 
-    def encode(self, views: np.ndarray) -> np.ndarray:
-        """``N×V×S×S×3`` uint8 → ``N×2×V×…`` (as seen, mirrored), what the cache keeps."""
+    def encode(self, views: np.ndarray, *, mirrored: bool = True) -> np.ndarray:
+        """``N×V×S×S×3`` uint8 → ``N×2×V×…`` (as seen, mirrored), what the cache keeps;
+        ``N×1×V×…`` (as seen only) when not ``mirrored``."""
         ...
 
     def features(self, encoded: np.ndarray) -> np.ndarray:
-        """What :meth:`encode` gave → ``N×2×(V·F)`` face features."""
+        """What :meth:`encode` gave → ``N×2×(V·F)`` face features (``N×1×…`` if unmirrored)."""
         ...
 
 
@@ -126,12 +127,12 @@ class SplitEncoder:
         self.name = f"{name}/stem{backbone.options.first_block - 1}"
         self.crop = crop
 
-    def encode(self, views: np.ndarray) -> np.ndarray:
+    def encode(self, views: np.ndarray, *, mirrored: bool = True) -> np.ndarray:
         n, v = views.shape[:2]
         flat = views.reshape(n * v, *views.shape[2:])
-        both = np.concatenate([flat, flat[:, :, ::-1]])
+        both = np.concatenate([flat, flat[:, :, ::-1]]) if mirrored else flat
         acts = self.backbone.stem_activations(both)
-        return acts.reshape(2, n, v, *acts.shape[1:]).swapaxes(0, 1)
+        return acts.reshape(-1, n, v, *acts.shape[1:]).swapaxes(0, 1)
 
     def features(self, encoded: np.ndarray) -> np.ndarray:
         n, flips, v = encoded.shape[:3]
@@ -152,12 +153,14 @@ class LiteEncoder:
             model, input_size=info.input_size, feature_dim=info.feature_dim, num_threads=2
         )
 
-    def encode(self, views: np.ndarray) -> np.ndarray:
+    def encode(self, views: np.ndarray, *, mirrored: bool = True) -> np.ndarray:
         out = [
-            [self._embedder.view_features(face), self._embedder.view_features(face[:, :, ::-1])]
+            [self._embedder.view_features(face)]
+            + ([self._embedder.view_features(face[:, :, ::-1])] if mirrored else [])
             for face in views
         ]
-        return np.asarray(out, np.float32).reshape(len(views), 2, views.shape[1], -1)
+        flips = 2 if mirrored else 1
+        return np.asarray(out, np.float32).reshape(len(views), flips, views.shape[1], -1)
 
     def features(self, encoded: np.ndarray) -> np.ndarray:
         return combine_views(encoded).astype(np.float32)
@@ -262,12 +265,17 @@ def holdout_mask(labels: np.ndarray, every: int) -> np.ndarray:
 @dataclass
 class _Extra:
     """What a second pass over the pictures makes: augmented copies of the chosen faces of
-    pictures used for fine-tuning, reframed copies of the held-out ones."""
+    pictures used for fine-tuning, reframed copies of the held-out ones (encoded as seen, not
+    mirrored: what :meth:`Encoder.encode` gives with ``mirrored=False``)."""
 
     augmented: list[np.ndarray] = field(default_factory=list)
     augmented_labels: list[int] = field(default_factory=list)
     jittered: list[np.ndarray] = field(default_factory=list)
     jittered_labels: list[int] = field(default_factory=list)
+
+
+def _jitter_key(face: int, count: int) -> str:
+    return f"jitter-f{face}-n{count}"
 
 
 def _second_pass(
@@ -277,14 +285,26 @@ def _second_pass(
     held: np.ndarray,
     options: TrainOptions,
     encoder: Encoder,
+    cache: EmbeddingCache,
     copies: int,
     *,
     make_view: Callable[[np.ndarray, Box, np.random.Generator], np.ndarray] | None,
 ) -> _Extra:
-    """Decode the pictures again and make the chosen faces' extra views."""
+    """Decode the pictures again where needed and make the chosen faces' extra views.
+
+    A held-out face's reframed copies come from a generator seeded by its picture's hash, so
+    they are the same in every run and their encoding is cached like the faces' (a retrain
+    after a few new pictures encodes only the new pictures' copies)."""
     rng = np.random.default_rng(0)
     extra = _Extra()
+    fresh: list[tuple[str, str, np.ndarray]] = []
     for item, face, label, is_held in zip(gathered, chosen, labels, held, strict=True):
+        key = _jitter_key(face, options.jitters)
+        cached = cache.get_extra(item.digest, key) if is_held else None
+        if cached is not None:
+            extra.jittered.extend(cached)
+            extra.jittered_labels.extend([int(label)] * len(cached))
+            continue
         if not is_held and make_view is None:
             continue
         try:
@@ -294,13 +314,28 @@ def _second_pass(
         pixels = decoded.pixels
         box = Box(*(int(v) for v in item.faces.boxes[face])).scaled(decoded.scale)
         if is_held:
-            for views in jittered_views(pixels, box, rng, encoder.crop, options.jitters):
-                extra.jittered.append(views)
-                extra.jittered_labels.append(int(label))
+            own = np.random.default_rng(int(item.digest[:16], 16))
+            reframed = jittered_views(pixels, box, own, encoder.crop, options.jitters)
+            if reframed:
+                fresh.append((item.digest, key, np.stack(reframed)))
+                extra.jittered_labels.extend([int(label)] * len(reframed))
+                extra.jittered.extend([np.empty(0)] * len(reframed))  # filled in below
         elif make_view is not None:
             for _ in range(copies):
                 extra.augmented.append(make_view(pixels, box, rng))
                 extra.augmented_labels.append(int(label))
+    if fresh:
+        encoded = encoder.encode(
+            np.concatenate([stacked for _, _, stacked in fresh]), mirrored=False
+        )
+        start = 0
+        slots = iter([i for i, row in enumerate(extra.jittered) if not row.size])
+        for digest, key, stacked in fresh:
+            chunk = encoded[start : start + len(stacked)]
+            start += len(stacked)
+            cache.put_extra(digest, key, chunk)
+            for encoded_row in chunk:
+                extra.jittered[next(slots)] = encoded_row
     return extra
 
 
@@ -404,6 +439,7 @@ def train(options: TrainOptions) -> TrainResult:
         held,
         options,
         encoder,
+        cache,
         copies,
         make_view=make_view if tuning else None,
     )
@@ -424,7 +460,7 @@ def train(options: TrainOptions) -> TrainResult:
 
     progress.report("validation", 0, 1)
     if extra.jittered:
-        jittered = encoder.features(encoder.encode(np.stack(extra.jittered)))[:, 0]
+        jittered = encoder.features(np.stack(extra.jittered))[:, 0]
     else:
         jittered = np.zeros((0, features.shape[-1]), np.float32)
     validation, calibration = _calibrate(

@@ -109,6 +109,38 @@ def test_head_shapes(trained: Head) -> None:
     assert trained.top_k == 3
 
 
+@pytest.mark.parametrize("sizes", [[8, 9, 7], [5, 6], [20, 22, 21, 19]])
+def test_the_fit_in_the_rows_span_reaches_the_plain_fits_optimum(sizes: list[int]) -> None:
+    """Fitting in a basis of the training rows' span (from their Gram matrix) reaches the
+    penalised log-loss of scikit-learn's tightly converged fit on the features themselves,
+    repeated rows (a rank-deficient span) included."""
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = clusters(sizes, seed=11)
+    features = np.concatenate([features, features[:3]])
+    labels = np.concatenate([labels, labels[:3]])
+    x = features.reshape(-1, DIM).astype(np.float64)
+    y = np.repeat(labels, 2)
+
+    def objective(weights: np.ndarray, bias: np.ndarray) -> float:
+        logits = x @ weights + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return float(0.5 * (weights**2).sum() - 100.0 * log_probs[np.arange(len(y)), y].sum())
+
+    head = fit_head(features, labels, c=100.0)
+    plain = LogisticRegression(C=100.0, max_iter=20000, tol=1e-10).fit(x, y)
+    coef, intercept = plain.coef_, plain.intercept_
+    if len(sizes) == 2:  # one logistic unit, as two softmax logits
+        coef, intercept = (
+            np.concatenate([-coef, coef]) / 2,
+            np.concatenate([-intercept, intercept]) / 2,
+        )
+    best = objective(coef.T, intercept)
+    ours = objective(head.weights.astype(np.float64), head.bias.astype(np.float64))
+    assert best <= ours <= best * 1.002
+
+
 def test_top_k_shrinks_to_the_smallest_label() -> None:
     features, labels = clusters([1, 6], seed=7)
     assert fit_head(features, labels).top_k == 2  # one face and its mirror image

@@ -229,17 +229,25 @@ def test_the_model_names_its_training_pictures(run: TinyRun) -> None:
 
 
 class EncodeCounter:
-    """Wraps EmbeddingCache.put to list the pictures whose faces were detected and encoded."""
+    """Wraps EmbeddingCache.put to list the pictures whose faces were detected and encoded,
+    and put_extra to list the pictures whose held-out face's reframed copies were."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[int] = []
+        self.reframed: list[str] = []
         real_put = EmbeddingCache.put
+        real_put_extra = EmbeddingCache.put_extra
 
         def put(cache: EmbeddingCache, digest: str, faces: CachedFaces) -> None:
             self.calls.append(len(faces.detectors))
             real_put(cache, digest, faces)
 
+        def put_extra(cache: EmbeddingCache, digest: str, key: str, encoded: np.ndarray) -> None:
+            self.reframed.append(digest)
+            real_put_extra(cache, digest, key, encoded)
+
         monkeypatch.setattr(EmbeddingCache, "put", put)
+        monkeypatch.setattr(EmbeddingCache, "put_extra", put_extra)
 
 
 def test_a_retrain_embeds_only_the_new_picture(
@@ -256,6 +264,8 @@ def test_a_retrain_embeds_only_the_new_picture(
     )
     result = train(options)
     assert counter.calls == [len(faces_in_new)]
+    # only the new picture can be a newly held-out one whose reframed copies are encoded
+    assert set(counter.reframed) <= {hashlib.sha256(new_picture).hexdigest()}
     assert result.info["training"]["per_label"]["char b"] == 6
     assert load_bundle(tmp_path / "bundle").labels == TINY_LABELS
 
@@ -271,6 +281,11 @@ def test_a_retrain_from_the_cache_alone_embeds_nothing_and_still_checks_the_expo
     )
     result = train(options)
     assert counter.calls == []
+    assert counter.reframed == []
+    held = result.info["training"]["held_out"]
+    assert held > 0
+    # the held-out faces and their reframed copies, all read from the cache
+    assert result.info["unsure"]["calibrated_on"] == held * (1 + options.jitters)
     assert result.info["tflite"]["max_diff"] < 0.02
     assert result.info["training"]["faces"] == 15
 
