@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bot.errors import BotError
+from bot.vision.bundle import PRECISIONS
 from bot.vision.cascade import resolve_cascade
 
 
@@ -69,7 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         default=0.16,
         help="share of right validation answers the unsure threshold may flag",
     )
-    train.add_argument("--float32", action="store_true", help="keep float32 weights")
+    train.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="int8",
+        help="how the exported backbone computes (int8: fastest, calibrated on the faces)",
+    )
+    train.add_argument("--float32", action="store_true", help="same as --precision float32")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--json", action="store_true", help="print model.json when done")
     train.add_argument(
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         folds=args.folds,
         repeats=args.repeats,
         false_flag_rate=args.unsure_rate,
-        float16=not args.float32,
+        precision="float32" if args.float32 else args.precision,
         progress=not args.quiet,
     )
     try:

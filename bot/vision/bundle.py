@@ -33,6 +33,13 @@ LABELS_FILE = "labels.txt"
 INFO_FILE = "model.json"
 
 
+PRECISIONS = ("int8", "float16", "float32")
+"""How a backbone ``.tflite`` computes: ``int8`` (weights and activations, calibrated on
+real face views when exported; float in and out), ``float16`` (weights stored as float16,
+computed in float32) or ``float32``. On these two-core machines (LiteRT's XNNPACK, one
+thread) int8 ran a fine-tuned backbone's three 160 px views in 11.6 ms against 17.3 ms."""
+
+
 @dataclass(frozen=True)
 class BackboneInfo:
     """What a backbone ``.tflite`` is: its input size, features per view and crop views.

@@ -114,7 +114,7 @@ def test_model_json_describes_the_model(run: TinyRun, model_json: dict[str, Any]
     assert model_json["label_count"] == 3
     assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{8}", model_json["version"])
     assert model_json["created_at"].endswith("+00:00")
-    assert model_json["tflite"]["float16"] is True
+    assert model_json["tflite"]["precision"] == "int8"
     assert model_json["tflite"]["bytes"] == (run.bundle / "model.tflite").stat().st_size
 
 
@@ -546,16 +546,50 @@ def test_the_exported_graph_gives_the_backbones_features(toy: tuple[Any, ...]) -
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-@pytest.mark.parametrize("float16", [False, True])
-def test_the_converted_model_agrees_with_tensorflow(toy: tuple[Any, ...], float16: bool) -> None:
+@pytest.mark.parametrize("precision", ["float32", "float16", "int8"])
+def test_the_converted_model_agrees_with_tensorflow(toy: tuple[Any, ...], precision: str) -> None:
     from trainer.export import BackboneModule, check_agreement, convert
     from trainer.head import fit_head
 
     backbone, views, features, labels = toy
     module = BackboneModule(backbone, TOY_CROP.size)
-    model = convert(module, float16=float16)
+    calibration = views.reshape(-1, *views.shape[2:])
+    model = convert(module, precision=precision, calibration=calibration)
     head = fit_head(features, labels)
-    assert check_agreement(model, module, head, views[::3]) < (0.02 if float16 else 1e-5)
+    assert check_agreement(model, module, head, views[::3]) < (
+        1e-5 if precision == "float32" else 0.02
+    )
+
+
+def test_an_int8_model_computes_in_int8() -> None:
+    """int8 is not float16 under another name: the graph holds int8 tensors."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from trainer.export import BackboneModule, convert
+
+    conv = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()]
+    )
+    views, _ = toy_faces([(230, 40, 40), (40, 200, 60)], per_label=4)
+    calibration = views.reshape(-1, 8, 8, 3)
+    dtypes = {}
+    for precision in ("float16", "int8"):
+        model = convert(BackboneModule(conv, 8), precision=precision, calibration=calibration)
+        interpreter = Interpreter(model_content=model)
+        dtypes[precision] = {d["dtype"] for d in interpreter.get_tensor_details()}
+    assert np.int8 in dtypes["int8"]
+    assert np.int8 not in dtypes["float16"]
+
+
+def test_int8_without_faces_to_calibrate_on_is_refused(toy: tuple[Any, ...]) -> None:
+    from trainer.export import BackboneModule, convert
+
+    module = BackboneModule(toy[0], TOY_CROP.size)
+    with pytest.raises(ValueError, match="int8 needs face views"):
+        convert(module, precision="int8")
+    with pytest.raises(ValueError, match="unknown precision"):
+        convert(module, precision="int4")
 
 
 def test_a_model_that_disagrees_with_tensorflow_is_refused(toy: tuple[Any, ...]) -> None:

@@ -16,6 +16,7 @@ from PIL import Image
 from bot.vision.cascade import bundled_cascade
 from bot.vision.decode import DecodeLimits, decode_image
 from bot.vision.faces import (
+    PROBE_SCALE,
     AnimeFaceDetector,
     CascadeDetector,
     DetectorConfigError,
@@ -658,3 +659,61 @@ def test_every_face_of_a_group_picture_is_found() -> None:
         best = max((face.box.iou(box) for face in found), default=0.0)
         assert best >= 0.3, f"the face at {box} was not found: {[f.box for f in found]}"
     assert len(found) <= len(expected) + 1, f"too many boxes: {[f.box for f in found]}"
+
+
+@requires_seed_faces
+def test_large_windows_first_finds_what_one_full_search_finds_in_a_group_picture() -> None:
+    """Split into large then small windows, a picture that is not a portrait gets the hits of
+    one search over every window size: the same faces and hints, box for box."""
+    picture, _ = group_picture()
+    full = CascadeDetector(CASCADE).detect_with_hints(picture)
+    staged = CascadeDetector(CASCADE, large_first=40).detect_with_hints(picture)
+    assert len(full[0]) >= 3
+
+    def ordered(result: tuple[list[Face], list[Box]]) -> tuple[list[str], list[str]]:
+        faces, hints = result
+        return sorted(map(repr, faces)), sorted(map(repr, hints))  # hits come in another order
+
+    assert ordered(staged) == ordered(full)
+
+
+@requires_seed_picture
+def test_large_windows_first_stops_at_a_portraits_one_face() -> None:
+    """A portrait's one large face is found by the large windows alone, and the small ones are
+    only probed: one detectMultiScale over them at the probe's coarse steps."""
+    pixels = seed_pixels()
+    (full,) = CascadeDetector(CASCADE).detect(pixels)
+    detector = CascadeDetector(CASCADE, large_first=40)
+    searches: list[tuple[int, int, float]] = []
+    real_hits = detector._hits
+
+    def hits(
+        grey: np.ndarray, smallest: int, largest: int = 0, scale_factor: float = 0.0
+    ) -> list[list[int]]:
+        searches.append((smallest, largest, scale_factor))
+        return real_hits(grey, smallest, largest, scale_factor)
+
+    detector._hits = hits  # type: ignore[method-assign]
+    (face,) = detector.detect(pixels)
+    assert face.box.iou(full.box) > 0.8
+    assert searches == [(40, 0, 0.0), (24, 39, PROBE_SCALE)]
+
+
+@requires_seed_faces
+def test_a_small_face_beside_a_large_one_is_still_found_with_large_windows_first() -> None:
+    """One large face and a small one (about 100 and 30 px on the detector's 320 px copy):
+    the small windows are searched too, and the faces are those of one full search."""
+    canvas = np.full((450, 960, 3), 235, np.uint8)
+    for (folder, index), side, left in (
+        (("nishikino_maki", 0), 300, 40),
+        (("sakurauchi_riko", 0), 90, 700),
+    ):
+        cut, face = seed_face(folder, index)
+        factor = side / face.w
+        scaled = cv2.resize(cut, (round(cut.shape[1] * factor), round(cut.shape[0] * factor)))
+        height, width = min(scaled.shape[0], 450 - 60), min(scaled.shape[1], 960 - left)
+        canvas[60 : 60 + height, left : left + width] = scaled[:height, :width]
+    full = CascadeDetector(CASCADE).detect(canvas)
+    staged = CascadeDetector(CASCADE, large_first=40).detect(canvas)
+    assert len(full) == 2
+    assert sorted(f.box.as_list() for f in staged) == sorted(f.box.as_list() for f in full)
