@@ -3,15 +3,18 @@ by any process."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.errors import DatabaseUnavailableError
-from bot.model_store import ModelStore
+from bot.model_store import GalleryRows, ModelStore
 from bot.storage.db import Storage
 from bot.storage.scope import Scope
 from bot.vision.bundle import ModelBundle, load_bundle
+from bot.vision.head import Head, SharedGallery, UnsureRule
 from tests.bundles import toy_head
 from tests.pictures import tiny_training_run
 
@@ -139,3 +142,110 @@ async def test_while_the_database_is_away_a_new_server_is_answered_by_the_base_m
     monkeypatch.setattr(storage.model_versions, "serving_head", unavailable)
 
     assert await store.serving(GUILD) is base
+
+
+# ---------------------------------------------------------------------------------------------
+# Gallery rows shared between heads
+# ---------------------------------------------------------------------------------------------
+
+
+def server_head(base_rows: np.ndarray, own: int, seed: int, dim: int = 16) -> Head:
+    """A head like a server's: the base's gallery rows (labels 0–2) and ``own`` rows of its
+    own (label 3), in the order a refit gives them."""
+    rng = np.random.default_rng(seed)
+    mine = rng.normal(size=(own, dim)).astype(np.float32)
+    mine /= np.linalg.norm(mine, axis=1, keepdims=True)
+    gallery = np.concatenate([base_rows[:2], mine, base_rows[2:]])
+    labels = np.concatenate([[0, 1], np.full(own, 3), np.arange(2, len(base_rows)) % 3])
+    return Head(
+        labels=("a", "b", "c", "own"),
+        weights=rng.normal(size=(dim, 4)).astype(np.float32),
+        bias=rng.normal(size=4).astype(np.float32),
+        gallery=gallery,
+        gallery_labels=labels.astype(np.int64),
+        top_k=2,
+        unsure=UnsureRule(0.5),
+    )
+
+
+@pytest.fixture
+def base_rows() -> np.ndarray:
+    rows = np.random.default_rng(1).normal(size=(9, 16)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_heads_with_rows_in_common_hold_them_once_and_score_the_same(
+    base_rows: np.ndarray,
+) -> None:
+    pool = GalleryRows()
+    first, second = server_head(base_rows, 3, seed=2), server_head(base_rows, 4, seed=3)
+    shared_first, shared_second = pool.share(first), pool.share(second)
+
+    assert len(pool) == 9 + 3 + 4
+    assert isinstance(shared_second.gallery, SharedGallery)
+    blocks = [rows for rows, _ in shared_second.gallery.parts]
+    assert len(blocks) == 2 and len(blocks[1]) == 4  # the first head's block, and its own rows
+    assert isinstance(shared_first.gallery, SharedGallery)
+    assert blocks[0] is shared_first.gallery.parts[0][0]
+    probes = np.random.default_rng(4).normal(size=(6, 16)).astype(np.float32)
+    for plain, shared in ((first, shared_first), (second, shared_second)):
+        for got, want in zip(shared.score(probes), plain.score(probes), strict=True):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+        # the gallery as one array: the same rows with the same labels, in another order
+        as_rows = {
+            (row.tobytes(), int(label))
+            for row, label in zip(np.asarray(shared.gallery), shared.gallery_labels, strict=True)
+        }
+        assert as_rows == {
+            (row.tobytes(), int(label))
+            for row, label in zip(plain.gallery, plain.gallery_labels, strict=True)
+        }
+        assert Head.from_bytes(shared.to_bytes()).score(probes)[1] == pytest.approx(
+            plain.score(probes)[1], abs=1e-3
+        )
+
+
+def test_rows_no_head_uses_any_more_are_let_go(base_rows: np.ndarray) -> None:
+    pool = GalleryRows()
+    first = pool.share(server_head(base_rows, 3, seed=2))
+    second = pool.share(server_head(base_rows, 4, seed=3))
+    del first
+    gc.collect()
+    assert len(pool) == 9 + 3 + 4  # the second head still uses the first one's block
+    del second
+    gc.collect()
+    assert len(pool) == 0
+    again = pool.share(server_head(base_rows, 2, seed=5))
+    assert isinstance(again.gallery, SharedGallery) and len(again.gallery.parts) == 1
+
+
+async def test_servers_own_models_hold_the_rows_they_share_once(
+    storage: Storage, tmp_path: Path, bundle: ModelBundle
+) -> None:
+    dim = bundle.backbone.embedding_dim
+    base = np.random.default_rng(6).normal(size=(20, dim)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    store = ModelStore(storage, tmp_path / "cache")
+    await store.install(bundle)
+    for guild in (1, 2, 3):
+        head = server_head(base, 5, seed=guild, dim=dim)
+        await storage.model_versions.register(
+            Scope.of_guild(guild),
+            f"own-{guild}",
+            backbone_sha256=bundle.backbone.sha256,
+            head=head.to_bytes(),
+            labels=head.labels,
+            metrics={},
+            training_size=25,
+        )
+        await store.promote(Scope.of_guild(guild), f"own-{guild}")
+    served = [await store.serving(guild) for guild in (1, 2, 3)]
+    assert len(store.rows) == 20 + 3 * 5  # not 3 × 25 for the three servers
+    base = await store.base_model()
+    assert base is not None
+    assert len(store.rows) == len(bundle.head.gallery) + 20 + 3 * 5
+    first = served[0]
+    assert first is not None and isinstance(first.head.gallery, SharedGallery)
+    for model in served[1:]:
+        assert model is not None and isinstance(model.head.gallery, SharedGallery)
+        assert model.head.gallery.parts[0][0] is first.head.gallery.parts[0][0]

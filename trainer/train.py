@@ -597,8 +597,14 @@ def _export(
             decoded = decode_image(item.picture.path.read_bytes())
             box = Box(*(int(v) for v in item.faces.boxes[0])).scaled(decoded.scale)
             samples.append(crop_views(decoded.pixels, box, crop))
-    return model, check_agreement(model, module, head, np.stack(samples))
+    tolerance = AGREEMENT[options.precision]
+    return model, check_agreement(model, module, head, np.stack(samples), tolerance=tolerance)
 
+
+AGREEMENT = {"float32": 0.02, "float16": 0.02, "int8": 0.06}
+"""How far the exported backbone's scores and familiarity may be from TensorFlow's, by
+precision. int8 rounds every activation: on the dev sets' fine-tuned backbones its largest
+difference was 0.02–0.05 (float16: under 0.01), with the same answers."""
 
 CALIBRATION_PICTURES = 48
 """Pictures whose chosen face's views set an int8 backbone's activation ranges (spread over

@@ -60,6 +60,52 @@ class UnsureRule:
         return bool(self.confidence(score, familiarity) < self.threshold)
 
 
+class SharedGallery:
+    """A head's gallery whose rows live in arrays other heads use too (see
+    :class:`bot.model_store.GalleryRows`): every server's head holds the base's faces, and
+    two hundred servers' copies of them were most of a bot's memory.
+
+    ``parts`` are ``(rows, index)`` pairs: ``rows`` a float32 ``K×D`` array (shared, never
+    written), ``index`` which of its rows belong to this gallery. The gallery is the parts'
+    chosen rows one after the other; it behaves as that ``M×D`` array where a head needs one
+    (``np.asarray`` builds it), and :meth:`similarities` never builds it.
+    """
+
+    def __init__(self, parts: tuple[tuple[np.ndarray, np.ndarray], ...]) -> None:
+        if not parts:
+            raise ValueError("a shared gallery needs at least one part")
+        dims = {rows.shape[1] for rows, _ in parts}
+        if len(dims) != 1 or any(rows.ndim != 2 for rows, _ in parts):
+            raise ValueError("the parts of a shared gallery must be matrices of one width")
+        self.parts = parts
+        self.shape = (sum(len(index) for _, index in parts), dims.pop())
+        self.ndim = 2
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        rows = np.concatenate([rows[index] for rows, index in self.parts])
+        return rows if dtype is None else rows.astype(dtype)
+
+    def astype(self, dtype: Any) -> np.ndarray:
+        """The whole gallery as one array of ``dtype``."""
+        return np.asarray(self, dtype)
+
+    def similarities(self, unit: np.ndarray) -> np.ndarray:
+        """``unit @ gallery.T`` for unit-length ``N×D`` rows, part by part."""
+        return np.concatenate([(unit @ rows.T)[:, index] for rows, index in self.parts], axis=1)
+
+
+def similarities(gallery: np.ndarray | SharedGallery, unit: np.ndarray) -> np.ndarray:
+    """Cosine similarities (``N×M``) of unit-length rows to a gallery's rows."""
+    if isinstance(gallery, SharedGallery):
+        return gallery.similarities(unit)
+    # asarray: no copy of the (large) gallery when it is float32 already, as read.
+    return unit @ np.asarray(gallery, np.float32).T
+
+
 @dataclass(frozen=True, eq=False)
 class Head:
     """Weights of a trained head over ``D``-dimensional face embeddings.
@@ -72,7 +118,7 @@ class Head:
     labels: tuple[str, ...]
     weights: np.ndarray
     bias: np.ndarray
-    gallery: np.ndarray
+    gallery: np.ndarray | SharedGallery
     gallery_labels: np.ndarray
     top_k: int
     unsure: UnsureRule
@@ -113,8 +159,7 @@ class Head:
         """
         features = np.atleast_2d(np.asarray(features, np.float32))
         probs = softmax(features @ self.weights + self.bias)
-        # asarray: no copy of the (large) gallery when it is float32 already, as read.
-        sims = l2_normalise(features) @ np.asarray(self.gallery, np.float32).T
+        sims = similarities(self.gallery, l2_normalise(features))
         familiarity = np.full((len(features), self.label_count), -1.0, np.float32)
         for label in np.unique(self.gallery_labels):
             block = sims[:, self.gallery_labels == label]
