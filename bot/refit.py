@@ -157,7 +157,12 @@ def refit(job: RefitJob, report: Report = no_report) -> RefitResult:
     _, groups = np.unique([job.groups[i] for i in examples], return_inverse=True)
     with _trainer_progress(report):
         head, validation = train_head(
-            x, y, names, groups=groups, options=HeadOptions(folds=job.folds, repeats=job.repeats)
+            x,
+            y,
+            names,
+            groups=groups,
+            options=HeadOptions(folds=job.folds, repeats=job.repeats),
+            gallery_dims=backbone.familiarity_dims(),
         )
     gate = None
     if job.serving_set is not None:

@@ -33,11 +33,14 @@ def fit_head(
     c: float = 100.0,
     seed: int = 0,
     unsure: UnsureRule | None = None,
+    gallery_dims: np.ndarray | None = None,
 ) -> Head:
     """Fit on ``features`` (``N×2×F``: each face as seen and mirrored) and label ids ``labels``.
 
     ``names`` are the labels' names by id (default: the ids as text); ``unsure`` the rule
-    the head carries (default: never unsure, until cross-validation has chosen one).
+    the head carries (default: never unsure, until cross-validation has chosen one);
+    ``gallery_dims`` the embedding dimensions familiarity compares
+    (:meth:`bot.vision.bundle.BackboneInfo.familiarity_dims`; None: all).
     """
     n, flips, dim = features.shape
     x = features.reshape(n * flips, dim)
@@ -86,10 +89,13 @@ def fit_head(
         labels=tuple(names),
         weights=np.pad(weights, ((0, 0), (0, len(names) - label_count))),
         bias=np.pad(bias, (0, len(names) - label_count), constant_values=-1e4),
-        gallery=l2_normalise(x[rows]).astype(np.float32),
+        gallery=l2_normalise(x[rows] if gallery_dims is None else x[rows][:, gallery_dims]).astype(
+            np.float32
+        ),
         gallery_labels=y[rows].astype(np.int64),
         top_k=top_k,
         unsure=unsure or UnsureRule(threshold=float("-inf")),
+        gallery_dims=gallery_dims,
     )
 
 
@@ -156,6 +162,7 @@ def cross_validate(
     prob_weight: float = 0.5,
     seed: int = 0,
     groups: np.ndarray | None = None,
+    gallery_dims: np.ndarray | None = None,
 ) -> Validation:
     """Repeated stratified k-fold over pictures; folds shrink to the smallest label's size.
 
@@ -174,7 +181,7 @@ def cross_validate(
         for done, (train, test) in enumerate(
             splitter.split(features[:, 0], labels, groups), start=repeat * folds + 1
         ):
-            head = fit_head(features[train], labels[train], c=c)
+            head = fit_head(features[train], labels[train], c=c, gallery_dims=gallery_dims)
             probs, familiarity = score(head, features[test])
             best, conf = combined_confidence(probs, familiarity, prob_weight)
             truth.append(labels[test])
@@ -243,6 +250,7 @@ def train_head(
     *,
     groups: np.ndarray | None = None,
     options: HeadOptions = HeadOptions(),
+    gallery_dims: np.ndarray | None = None,
 ) -> tuple[Head, Validation]:
     """Fit the head on every face and cross-validate it to choose its unsure rule.
 
@@ -260,8 +268,11 @@ def train_head(
             c=options.regularisation,
             prob_weight=options.prob_weight,
             groups=groups,
+            gallery_dims=gallery_dims,
         )
-        head = fit_head(features, labels, names, c=options.regularisation)
+        head = fit_head(
+            features, labels, names, c=options.regularisation, gallery_dims=gallery_dims
+        )
     rule = choose_unsure_rule(
         validation, false_flag_rate=options.false_flag_rate, prob_weight=options.prob_weight
     )

@@ -18,12 +18,13 @@ import numpy as np
 
 from bot.errors import BundleError
 
-HEAD_FORMAT = 1
+HEAD_FORMAT = 2
 """The layout of :meth:`Head.to_bytes`: an ``.npz`` of ``meta`` (JSON), ``weights``,
-``bias``, ``gallery`` and ``gallery_labels``. Every array carries its own dtype, so a
-gallery written as float32 (older heads) or float16 reads the same way; a change of
-arrays or meta is a new format."""
-READABLE_FORMATS = frozenset({1})
+``bias``, ``gallery``, ``gallery_labels`` and (format 2) ``gallery_dims``. Every array
+carries its own dtype, so a gallery written as float32 (older heads) or float16 reads the
+same way; a change of arrays or meta is a new format. Format 1 heads have no
+``gallery_dims``: their gallery holds whole embeddings."""
+READABLE_FORMATS = frozenset({1, 2})
 GALLERY_DTYPE = np.float16
 """How the gallery is stored: it is most of a head (a row of unit length per training face,
 7,680 numbers each for three views), and half precision changes scores by less than 1e-3.
@@ -111,8 +112,9 @@ class Head:
     """Weights of a trained head over ``D``-dimensional face embeddings.
 
     ``weights`` (``D×C``) and ``bias`` (``C``) form the softmax classifier; ``gallery`` (unit
-    rows, ``M×D``) with ``gallery_labels`` (label ids) are the training faces "familiarity"
-    looks at: the mean cosine similarity to a label's ``top_k`` nearest ones.
+    rows, ``M×G``) with ``gallery_labels`` (label ids) are the training faces "familiarity"
+    looks at: the mean cosine similarity to a label's ``top_k`` nearest ones, over the
+    embedding's dimensions ``gallery_dims`` (``G`` of them; None: all ``D``).
     """
 
     labels: tuple[str, ...]
@@ -122,6 +124,7 @@ class Head:
     gallery_labels: np.ndarray
     top_k: int
     unsure: UnsureRule
+    gallery_dims: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         dim, count = self.weights.shape
@@ -130,8 +133,16 @@ class Head:
                 f"the head has {len(self.labels)} labels but weights for {count} "
                 f"and a bias of shape {self.bias.shape}"
             )
-        if self.gallery.ndim != 2 or self.gallery.shape[1] != dim:
-            raise BundleError(f"the head's gallery has shape {self.gallery.shape}, not (M, {dim})")
+        width = dim
+        if self.gallery_dims is not None:
+            dims = self.gallery_dims
+            if dims.ndim != 1 or not len(dims) or dims.min() < 0 or dims.max() >= dim:
+                raise BundleError(f"the head's gallery dimensions are not dimensions of {dim}")
+            width = len(dims)
+        if self.gallery.ndim != 2 or self.gallery.shape[1] != width:
+            raise BundleError(
+                f"the head's gallery has shape {self.gallery.shape}, not (M, {width})"
+            )
         if self.gallery_labels.shape != (self.gallery.shape[0],):
             raise BundleError("the head's gallery labels do not match its gallery")
         if (
@@ -159,7 +170,8 @@ class Head:
         """
         features = np.atleast_2d(np.asarray(features, np.float32))
         probs = softmax(features @ self.weights + self.bias)
-        sims = similarities(self.gallery, l2_normalise(features))
+        compared = features if self.gallery_dims is None else features[:, self.gallery_dims]
+        sims = similarities(self.gallery, l2_normalise(compared))
         familiarity = np.full((len(features), self.label_count), -1.0, np.float32)
         for label in np.unique(self.gallery_labels):
             block = sims[:, self.gallery_labels == label]
@@ -185,6 +197,9 @@ class Head:
             bias=self.bias.astype(np.float32),
             gallery=self.gallery.astype(GALLERY_DTYPE),
             gallery_labels=self.gallery_labels.astype(np.int32),
+            gallery_dims=(
+                np.arange(self.dim) if self.gallery_dims is None else self.gallery_dims
+            ).astype(np.int32),
         )
         return buffer.getvalue()
 
@@ -202,6 +217,9 @@ class Head:
                         f"the head has format {meta.get('format')!r}; this bot reads {readable}"
                     )
                 rule = meta["unsure"]
+                dims = arrays["gallery_dims"].astype(np.int64) if meta["format"] >= 2 else None
+                if dims is not None and np.array_equal(dims, np.arange(arrays["weights"].shape[0])):
+                    dims = None
                 return cls(
                     labels=tuple(str(label) for label in meta["labels"]),
                     weights=arrays["weights"].astype(np.float32),
@@ -210,6 +228,7 @@ class Head:
                     gallery_labels=arrays["gallery_labels"].astype(np.int64),
                     top_k=int(meta["top_k"]),
                     unsure=UnsureRule(float(rule["threshold"]), float(rule["prob_weight"])),
+                    gallery_dims=dims,
                 )
         except BundleError:
             raise
@@ -226,6 +245,7 @@ class Head:
             self.gallery_labels,
             self.top_k,
             rule,
+            self.gallery_dims,
         )
 
 

@@ -74,7 +74,10 @@ def test_a_detector_finds_a_face_on_97_percent_of_seed_pictures(
 
 
 def test_seed_tflite_agrees_with_keras(seed_model: dict[str, Any]) -> None:
-    assert seed_model["tflite"]["max_diff"] < 0.02
+    from trainer.train import AGREEMENT
+
+    assert seed_model["tflite"]["precision"] == "int8"
+    assert seed_model["tflite"]["max_diff"] < AGREEMENT["int8"]
 
 
 def test_seed_bundle_names_a_known_picture(seed_run: TrainResult) -> None:

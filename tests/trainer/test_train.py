@@ -110,6 +110,11 @@ def test_model_json_describes_the_model(run: TinyRun, model_json: dict[str, Any]
         2 * 1280,
     )
     assert backbone.crop == CropSettings.from_dict(model_json["crop"]) == CropSettings()
+    # Familiarity compares the tuned features of each view only.
+    assert backbone.familiar_features == 1280
+    head = load_bundle(run.bundle).head
+    assert head.gallery.shape[1] == 3 * 1280
+    assert head.gallery_dims is not None and head.gallery_dims[1280] == 2560
     assert backbone.sha256 == hashlib.sha256((run.bundle / "model.tflite").read_bytes()).hexdigest()
     assert model_json["label_count"] == 3
     assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{8}", model_json["version"])
@@ -288,6 +293,22 @@ def test_a_retrain_from_the_cache_alone_embeds_nothing_and_still_checks_the_expo
     assert result.info["unsure"]["calibrated_on"] == held * (1 + options.jitters)
     assert result.info["tflite"]["max_diff"] < 0.02
     assert result.info["training"]["faces"] == 15
+
+
+def test_an_int8_backbone_that_disagrees_is_exported_in_float16_instead(
+    run: TinyRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = copy_data(run, tmp_path / "data")
+    reuse_backbone(monkeypatch, run)
+    monkeypatch.setitem(trainer.train.AGREEMENT, "int8", 1e-9)  # no int8 model can agree
+    options = TrainOptions(
+        data=data, out=tmp_path / "bundle", cache_dir=run.cache, fine_tune=FEW, progress=False
+    )
+    result = train(options)
+    assert result.info["tflite"]["precision"] == "float16"
+    assert result.info["tflite"]["max_diff"] < trainer.train.AGREEMENT["float16"]
+    assert "exporting the backbone in float16 instead" in caplog.text
+    assert load_bundle(tmp_path / "bundle").labels == TINY_LABELS
 
 
 def test_progress_json_reports_each_stage_in_order_up_to_its_end(

@@ -361,3 +361,18 @@ def test_write_bundle_creates_missing_parent_directories(tmp_path: Path) -> None
 )
 def test_unsure_rule(rule: UnsureRule, score: float, familiarity: float, unsure: bool) -> None:
     assert rule.is_unsure(score, familiarity) is unsure
+
+
+def test_familiarity_dims_are_the_leading_features_of_every_view() -> None:
+    from bot.vision.bundle import BackboneInfo, familiarity_dims
+
+    crop = CropSettings(margins=(1.0, 1.5, 2.0), lift=0.1, size=160)
+    info = BackboneInfo("b", "0" * 64, 160, 6, crop, familiar_features=2)
+    dims = info.familiarity_dims()
+    assert dims is not None
+    assert dims.tolist() == [0, 1, 6, 7, 12, 13]
+    assert BackboneInfo.from_dict(info.to_dict()) == info
+    assert familiarity_dims(6, 3, None) is None and familiarity_dims(6, 3, 6) is None
+    plain = BackboneInfo("b", "0" * 64, 160, 6, crop)
+    assert "familiar_features" not in plain.to_dict()
+    assert BackboneInfo.from_dict(plain.to_dict()).familiarity_dims() is None

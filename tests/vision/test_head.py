@@ -103,5 +103,68 @@ def test_a_head_of_an_unknown_format_is_refused_with_the_formats_read() -> None:
     newer = io.BytesIO()
     np.savez(newer, **fields)
 
-    with pytest.raises(BundleError, match=rf"format {HEAD_FORMAT + 1}; this bot reads 1"):
+    with pytest.raises(BundleError, match=rf"format {HEAD_FORMAT + 1}; this bot reads 1, 2"):
         Head.from_bytes(newer.getvalue())
+
+
+def test_familiarity_compares_only_the_gallery_dimensions() -> None:
+    """A head whose gallery keeps some dimensions of each embedding: familiarity is the
+    cosine similarity over those alone, whatever the other dimensions hold."""
+    full = head_of(dim=64, faces_per_label=5, labels=3)
+    dims = np.arange(0, 64, 2)
+    head = Head(
+        full.labels,
+        full.weights,
+        full.bias,
+        l2_normalise(full.gallery[:, dims]).astype(np.float32),
+        full.gallery_labels,
+        1,
+        full.unsure,
+        gallery_dims=dims,
+    )
+    probe = full.gallery[:1].copy()
+    scrambled = probe.copy()
+    scrambled[:, 1::2] = np.random.default_rng(5).normal(size=32)
+    _, familiarity = head.score(probe)
+    _, familiarity_scrambled = head.score(scrambled)
+    assert familiarity[0, full.gallery_labels[0]] == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(familiarity, familiarity_scrambled, atol=1e-5)
+    _, whole = full.score(scrambled)
+    assert whole[0, full.gallery_labels[0]] < 0.9  # on every dimension it is no longer alike
+
+
+def test_gallery_dimensions_survive_a_round_trip_and_a_format_1_head_has_none() -> None:
+    full = head_of(dim=64, faces_per_label=5, labels=3)
+    dims = np.arange(10, 42)
+    head = Head(
+        full.labels,
+        full.weights,
+        full.bias,
+        l2_normalise(full.gallery[:, dims]).astype(np.float32),
+        full.gallery_labels,
+        2,
+        full.unsure,
+        gallery_dims=dims,
+    )
+    again = Head.from_bytes(head.to_bytes())
+    assert again.gallery_dims is not None
+    np.testing.assert_array_equal(again.gallery_dims, dims)
+    assert again.gallery.shape == (15, 32)
+    assert Head.from_bytes(full.to_bytes()).gallery_dims is None
+    assert Head.from_bytes(written_as_float32(full)).gallery_dims is None
+
+
+@pytest.mark.parametrize("dims", [np.arange(70), np.array([-1, 3]), np.zeros(0, np.int64)])
+def test_gallery_dimensions_outside_the_embedding_are_refused(dims: np.ndarray) -> None:
+    full = head_of(dim=64, faces_per_label=2, labels=2)
+    with pytest.raises(BundleError, match="gallery"):
+        Head(
+            full.labels,
+            full.weights,
+            full.bias,
+            np.zeros((4, len(dims)), np.float32),
+            full.gallery_labels,
+            1,
+            full.unsure,
+            gallery_dims=dims,
+        )
