@@ -34,7 +34,7 @@ def head_of(dim: int = DIM, faces_per_label: int = 20, labels: int = 6, seed: in
 
 def faces(head: Head, count: int = 50, seed: int = 4) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    picked = head.gallery[rng.integers(0, len(head.gallery), count)]
+    picked = np.asarray(head.gallery)[rng.integers(0, len(head.gallery), count)]
     return (picked + 0.5 * rng.normal(size=picked.shape) / np.sqrt(head.dim)).astype(np.float32)
 
 
@@ -107,22 +107,27 @@ def test_a_head_of_an_unknown_format_is_refused_with_the_formats_read() -> None:
         Head.from_bytes(newer.getvalue())
 
 
+def narrowed(full: Head, dims: np.ndarray, top_k: int) -> Head:
+    """``full`` with a gallery of the dimensions ``dims`` of its rows only."""
+    return Head(
+        full.labels,
+        full.weights,
+        full.bias,
+        l2_normalise(np.asarray(full.gallery)[:, dims]).astype(np.float32),
+        full.gallery_labels,
+        top_k,
+        full.unsure,
+        gallery_dims=dims,
+    )
+
+
 def test_familiarity_compares_only_the_gallery_dimensions() -> None:
     """A head whose gallery keeps some dimensions of each embedding: familiarity is the
     cosine similarity over those alone, whatever the other dimensions hold."""
     full = head_of(dim=64, faces_per_label=5, labels=3)
     dims = np.arange(0, 64, 2)
-    head = Head(
-        full.labels,
-        full.weights,
-        full.bias,
-        l2_normalise(full.gallery[:, dims]).astype(np.float32),
-        full.gallery_labels,
-        1,
-        full.unsure,
-        gallery_dims=dims,
-    )
-    probe = full.gallery[:1].copy()
+    head = narrowed(full, dims, top_k=1)
+    probe = np.asarray(full.gallery)[:1].copy()
     scrambled = probe.copy()
     scrambled[:, 1::2] = np.random.default_rng(5).normal(size=32)
     _, familiarity = head.score(probe)
@@ -136,16 +141,7 @@ def test_familiarity_compares_only_the_gallery_dimensions() -> None:
 def test_gallery_dimensions_survive_a_round_trip_and_a_format_1_head_has_none() -> None:
     full = head_of(dim=64, faces_per_label=5, labels=3)
     dims = np.arange(10, 42)
-    head = Head(
-        full.labels,
-        full.weights,
-        full.bias,
-        l2_normalise(full.gallery[:, dims]).astype(np.float32),
-        full.gallery_labels,
-        2,
-        full.unsure,
-        gallery_dims=dims,
-    )
+    head = narrowed(full, dims, top_k=2)
     again = Head.from_bytes(head.to_bytes())
     assert again.gallery_dims is not None
     np.testing.assert_array_equal(again.gallery_dims, dims)
