@@ -105,6 +105,8 @@ class AnswerPart:
     faces: list[FaceResult] = field(default_factory=list)
     error: str | None = None
     """Why the picture could not be answered (the embed says so too)."""
+    number: int = 0
+    """The picture's place among the pictures of its post looked at (from 1; 0: unknown)."""
 
     @classmethod
     def failed(cls, message: str) -> AnswerPart:
@@ -113,31 +115,56 @@ class AnswerPart:
 
 
 def combine(
-    parts: list[AnswerPart], names: Mapping[str, str], texts: Texts, skipped: int = 0
+    parts: list[AnswerPart],
+    names: Mapping[str, str],
+    texts: Texts,
+    skipped: int = 0,
+    looked_at: int | None = None,
 ) -> dict[str, Any]:
     """One reply covering every picture of a post: an embed each (their number above it
-    when there are several), all their pictures, one set of correction controls."""
-    if len(parts) > 1:
-        for number, part in enumerate(parts, start=1):
+    when there are several), all their pictures, one set of correction controls.
+
+    ``looked_at`` is how many of the post's pictures were looked at (default: one per
+    part). A part is numbered by its picture's place in the post (:attr:`AnswerPart.number`)
+    and the pictures without a part (no anime face) are named: numbering the parts one
+    after the other called the fourth of four pictures "Picture 3 of 3" when the third had
+    no face, and a lone answer to one of four pictures did not say which it was.
+    """
+    count = len(parts) if looked_at is None else looked_at
+    numbers = [part.number or n for n, part in enumerate(parts, start=1)]
+    if count > 1:
+        for number, part in zip(numbers, parts, strict=True):
             part.embed.set_author(
-                name=texts("Picture {number} of {count}", number=number, count=len(parts))
+                name=texts("Picture {number} of {count}", number=number, count=count)
             )
     payload: dict[str, Any] = {
         "embeds": [part.embed for part in parts],
         "files": [file for part in parts for file in part.files],
     }
+    notes = []
     if skipped:
-        payload["content"] = texts(
-            "I look at the first {limit} pictures of a message; {skipped} more were left out.",
-            limit=MAX_PICTURES_PER_MESSAGE,
-            skipped=skipped,
+        notes.append(
+            texts(
+                "I look at the first {limit} pictures of a message; {skipped} more were left out.",
+                limit=MAX_PICTURES_PER_MESSAGE,
+                skipped=skipped,
+            )
         )
+    if faceless := [n for n in range(1, count + 1) if n not in numbers]:
+        notes.append(
+            texts(
+                "Pictures without an anime face: {numbers}.",
+                numbers=", ".join(map(str, faceless)),
+            )
+        )
+    if notes:
+        payload["content"] = "\n".join(notes)
     titles: list[str] = []
     face_ids: list[int] = []
     faces: list[FaceResult] = []
-    for number, part in enumerate(parts, start=1):
+    for number, part in zip(numbers, parts, strict=True):
         for position, (face_id, face) in enumerate(zip(part.face_ids, part.faces, strict=True)):
-            if len(parts) == 1:
+            if count == 1:
                 titles.append(str(position + 1))
             else:
                 titles.append(str(number) if len(part.faces) == 1 else f"{number}.{position + 1}")
@@ -441,7 +468,8 @@ class Recognize(commands.Cog):
             names = await self.menu_names(guild_id) if guild_id is not None and parts else {}
         if parts:
             skipped = max(len(urls) - MAX_PICTURES_PER_MESSAGE, 0)
-            await self._reply(message, combine(parts, names, texts, skipped))
+            looked_at = len(urls) - skipped
+            await self._reply(message, combine(parts, names, texts, skipped, looked_at))
         self.typing.replied(channel_id)
 
     async def answer_pictures(
@@ -483,6 +511,7 @@ class Recognize(commands.Cog):
             if part is None:
                 log.info("no anime face in picture %d of message %s", number, message_id)
             else:
+                part.number = number
                 parts.append(part)
         return parts
 
@@ -602,7 +631,8 @@ class Recognize(commands.Cog):
             return
         names = await self.menu_names(guild_id) if guild_id is not None else {}
         skipped = max(len(urls) - MAX_PICTURES_PER_MESSAGE, 0)
-        await interaction.followup.send(**combine(parts, names, texts, skipped))
+        looked_at = len(urls) - skipped
+        await interaction.followup.send(**combine(parts, names, texts, skipped, looked_at))
 
     @staticmethod
     async def _private_error(interaction: discord.Interaction, message: str) -> None:

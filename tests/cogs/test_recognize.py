@@ -1,17 +1,22 @@
-"""The recognize cog's cached per-server settings."""
+"""The recognize cog's cached per-server settings, and how one reply covers a post's pictures."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import discord
 import pytest
 
 from bot.cogs import recognize
-from bot.cogs.recognize import Recognize
+from bot.cogs.recognize import AnswerPart, Recognize, combine
 from bot.errors import StorageError
+from bot.i18n import ENGLISH
 from bot.storage.db import Storage
 from bot.storage.guilds import GuildConfig
+from bot.vision.classifier import LabelScore, Prediction
+from bot.vision.geometry import Box
+from bot.vision.recognizer import FaceResult
 from tests.cogs import GUILD, fake_bot
 
 
@@ -131,3 +136,62 @@ async def test_the_database_down_gives_the_last_settings_read(
 
     assert (await cog.guild_config(GUILD)).labels_shown == 4
     assert (await cog.guild_config(GUILD + 1)).labels_shown == 3  # never read: the defaults
+
+
+def part(number: int, face_id: int) -> AnswerPart:
+    """The answer to the post's picture ``number``: one face, named Maki."""
+    face = FaceResult(
+        Box(0, 0, 10, 10),
+        "cascade",
+        Prediction((LabelScore("maki", 0.9), LabelScore("rin", 0.1)), False, 0.5),
+        views=None,  # type: ignore[arg-type]
+    )
+    return AnswerPart(
+        discord.Embed(title="Maki (90%)"), face_ids=[face_id], faces=[face], number=number
+    )
+
+
+def authors(payload: dict[str, object]) -> list[str | None]:
+    return [embed.author.name for embed in payload["embeds"]]  # type: ignore[attr-defined]
+
+
+def menus(payload: dict[str, object]) -> list[str | None]:
+    view = payload["view"]
+    assert isinstance(view, discord.ui.View)
+    rows = view.to_components()
+    return [
+        item.get("placeholder") for row in rows for item in row["components"] if item["type"] == 3
+    ]
+
+
+async def test_answers_keep_their_pictures_numbers_when_one_has_no_face() -> None:
+    payload = combine([part(1, 7), part(2, 8), part(4, 9)], {}, ENGLISH, looked_at=4)
+
+    assert authors(payload) == ["Picture 1 of 4", "Picture 2 of 4", "Picture 4 of 4"]
+    assert payload["content"] == "Pictures without an anime face: 3."
+    assert menus(payload) == ["Face 1: who is it?", "Face 2: who is it?", "Face 4: who is it?"]
+
+
+async def test_a_lone_answer_to_one_of_several_pictures_says_which_it_is() -> None:
+    payload = combine([part(3, 7)], {}, ENGLISH, looked_at=4)
+
+    assert authors(payload) == ["Picture 3 of 4"]
+    assert payload["content"] == "Pictures without an anime face: 1, 2, 4."
+    assert menus(payload) == ["Face 3: who is it?"]
+
+
+async def test_one_picture_gets_no_number_and_no_note() -> None:
+    payload = combine([part(1, 7)], {}, ENGLISH, looked_at=1)
+
+    assert authors(payload) == [None]
+    assert "content" not in payload
+    assert menus(payload) == ["Face 1: who is it?"]
+
+
+async def test_pictures_left_out_and_pictures_without_a_face_are_both_said() -> None:
+    payload = combine([part(1, 7), part(3, 8), part(4, 9)], {}, ENGLISH, skipped=1, looked_at=4)
+
+    assert payload["content"] == (
+        "I look at the first 4 pictures of a message; 1 more were left out.\n"
+        "Pictures without an anime face: 2."
+    )
