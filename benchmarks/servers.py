@@ -153,7 +153,6 @@ async def give_servers_models(
                 np.stack([*base_x, *embeddings.values()]),
                 np.array([names.index(label) for label in labels]),
                 names,
-                gallery_dims=backbone.familiarity_dims(),
             )
             head_bytes = head.to_bytes()
             version = new_version(head_bytes)

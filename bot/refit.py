@@ -162,7 +162,9 @@ def refit(job: RefitJob, report: Report = no_report) -> RefitResult:
             names,
             groups=groups,
             options=HeadOptions(folds=job.folds, repeats=job.repeats),
-            gallery_dims=backbone.familiarity_dims(),
+            # The whole embedding: the backbone's tuned features were not tuned on the
+            # server's own characters (see trainer.train.train).
+            gallery_dims=None,
         )
     gate = None
     if job.serving_set is not None:

@@ -63,11 +63,14 @@ class BackboneInfo:
     feature_dim: int
     crop: CropSettings
     familiar_features: int | None = None
-    """How many leading features of each view "familiarity" compares (None: all). A
-    fine-tuned backbone gives its tuned features first, then the frozen ones; familiarity on
-    the tuned ones alone told untaught characters apart far better on the dev sets (with the
+    """How many leading features of each view were fine-tuned (None: none or all). A
+    fine-tuned backbone gives its tuned features first, then the frozen ones. A head fitted
+    with the fine-tuning, on the characters it was tuned on, compares only those for
+    "familiarity": that told untaught characters apart far better on the dev sets (with the
     threshold at 16% of right answers flagged: 68% of holoen_faces' untaught faces flagged,
-    against 62% on the whole embedding and 60% on the frozen features)."""
+    against 62% on the whole embedding and 60% on the frozen features). Heads refitted later
+    on the same backbone (a server's ``/retrain``) compare whole embeddings: their own
+    characters were never tuned on."""
 
     @property
     def embedding_dim(self) -> int:

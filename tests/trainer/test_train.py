@@ -351,6 +351,9 @@ def test_a_head_refit_on_a_bundles_backbone_keeps_that_backbone(
     )
     first, refit = load_bundle(run.bundle), load_bundle(tmp_path / "refit")
     assert refit.backbone == first.backbone
+    # the tuned features were not tuned on a refit's characters: familiarity on the whole
+    assert first.head.gallery_dims is not None and refit.head.gallery_dims is None
+    assert refit.head.gallery.shape[1] == refit.backbone.embedding_dim
     assert (tmp_path / "refit" / "model.tflite").read_bytes() == first.model_path.read_bytes()
     assert result.info["fine_tune"] == {"reused_backbone": first.backbone.sha256}
     assert result.info["training"]["per_label"]["char a"] == 6
