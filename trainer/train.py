@@ -191,6 +191,7 @@ def _gather_faces(
     skipped: list[str] = []
     samples: list[np.ndarray] = []
     encoded_faces = 0
+    cached = 0
 
     def flush() -> None:
         nonlocal encoded_faces
@@ -219,6 +220,7 @@ def _gather_faces(
         hit = cache.get(digest)
         if hit is not None and len(hit.detectors):
             found[index] = Gathered(picture, digest, hit)
+            cached += 1
             continue
         try:
             decoded = decode_image(data)
@@ -239,7 +241,12 @@ def _gather_faces(
         if sum(len(item[2]) for item in pending) >= 64:
             flush()
     flush()
-    log.info("encoded %d faces, %d pictures from the cache", encoded_faces, len(found))
+    log.info(
+        "%d pictures with faces: %d from the cache, %d faces found and encoded in the others",
+        len(found),
+        cached,
+        encoded_faces,
+    )
     return [found[i] for i in sorted(found)], skipped, samples
 
 
