@@ -157,5 +157,7 @@ def _fit(text: str, limit: int) -> str:
 
 
 def error_embed(message: str) -> discord.Embed:
-    """A short, specific answer to something that went wrong."""
-    return discord.Embed(description=message, colour=ERROR_COLOUR)
+    """A short, specific answer to something that went wrong, starting with a capital: why
+    a picture could not be read is worded to follow "not used: " in ``/teach`` (``the PNG
+    picture is truncated …``) and is the whole answer to a post or ``/identify``."""
+    return discord.Embed(description=message[:1].upper() + message[1:], colour=ERROR_COLOUR)

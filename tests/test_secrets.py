@@ -77,7 +77,7 @@ async def exercise(
     refused = await fake.post_message(
         world.channel, world.member, attachments=[("notes.png", b"not a picture\n", "image/png")]
     )
-    assert "not a picture" in (await refused.wait_for_reply()).text
+    assert "Not a picture" in (await refused.wait_for_reply()).text
 
     async def broken_collect(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the statistics query broke")

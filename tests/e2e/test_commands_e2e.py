@@ -115,7 +115,7 @@ async def test_identify_errors_are_private(
 
     answer = await command.wait_for_followup()
     assert answer.ephemeral
-    assert "attach a picture" in answer.text
+    assert "Attach a picture" in answer.text
     assert [m for m in fake_discord.bot_messages if not m.ephemeral and not m.deleted] == []
 
 

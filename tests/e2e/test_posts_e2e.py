@@ -181,3 +181,28 @@ async def test_faces_beyond_the_four_menus_are_said_to_have_none(
     placeholders = [c.get("placeholder") for c in reply.walk_components() if c["type"] == 3]
     assert placeholders == [f"Face {n}: who is it?" for n in ("1.1", "1.2", "2.1", "2.2")]
     assert reply.content == "Only faces 1.1, 1.2, 2.1, 2.2 can be corrected below."
+
+
+async def test_a_picture_that_cannot_be_read_is_said_so_in_a_sentence(
+    fake_discord: FakeDiscord, world: StandardGuild, running: RunningAnimeBot
+) -> None:
+    """The reason is worded to follow "not used: " in /teach; alone in an answer it starts
+    with a capital (drive-through 4 read "the PNG picture is truncated …")."""
+    cut = ("cut.png", face_png()[:3000], "image/png")
+    text = ("notes.txt", b"not a picture\n" * 40, "text/plain")
+    posted = await fake_discord.post_message(
+        world.channel, world.member, attachments=[pictures(1)[0], cut]
+    )
+
+    reply = await posted.wait_for_reply()
+    assert names(reply)[0] == LABELS[0]
+    failed = reply.embeds[1]
+    assert failed["author"]["name"] == "Picture 2 of 2"
+    assert failed["description"] == "The PNG picture is truncated (incomplete file?)"
+
+    command = await fake_discord.send_slash_command(
+        "identify", {"image": text}, user=world.member, channel=world.channel
+    )
+    refused = await command.wait_for_followup()
+    assert refused.ephemeral
+    assert refused.embeds[0]["description"] == "Not a picture: looks like text"
