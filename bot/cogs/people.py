@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 
 
 def describe_user_data(data: UserData) -> Phrase:
-    """``3 votes (1 held), 2 training examples, 4 pictures``."""
+    """``3 vote(s) (1 held), 2 training example(s), 4 picture(s)``."""
     return phrase(
-        "{votes} votes ({held} held), {examples} training examples, {pictures} pictures",
+        "{votes} vote(s) ({held} held), {examples} training example(s), {pictures} picture(s)",
         votes=data.votes,
         held=data.held_votes,
         examples=data.examples,

@@ -25,7 +25,7 @@ async def test_forgetme_deletes_the_callers_votes(cog: People, storage: Storage)
 
     await invoke(cog, "forgetme", interaction)
 
-    assert sent_text(interaction).startswith("Deleted: 1 votes")
+    assert sent_text(interaction).startswith("Deleted: 1 vote(s)")
     assert (await storage.users.contributions(42, GUILD)).votes == 0
 
 
@@ -40,6 +40,6 @@ async def test_purge_removes_a_members_votes_here_only(cog: People, storage: Sto
 
     await invoke(cog, "purge", interaction, target)
 
-    assert "1 votes" in sent_text(interaction)
+    assert "1 vote(s)" in sent_text(interaction)
     assert (await storage.users.contributions(7, GUILD)).votes == 0
     assert (await storage.users.contributions(7, GUILD + 1)).votes == 1

@@ -190,9 +190,9 @@ async def test_contributions_and_purge_reach_the_servers_own(two: Two) -> None:
     purged_in_b = await two.reply(two.b, "purge", member)
     seen_in_a = await two.reply(two.a, "contributions", member)
 
-    assert "0 votes (0 held)" in seen_in_b.text
-    assert "0 votes (0 held)" in purged_in_b.text
-    assert "1 votes (1 held)" in seen_in_a.text
+    assert "0 vote(s) (0 held)" in seen_in_b.text
+    assert "0 vote(s) (0 held)" in purged_in_b.text
+    assert "1 vote(s) (1 held)" in seen_in_a.text
     assert await two.bot.count(Vote) == 1
 
 
@@ -205,7 +205,7 @@ async def test_forgetme_deletes_a_members_data_in_every_server(two: Two) -> None
 
     said = await two.reply(two.b, "forgetme", by="member")
 
-    assert said.text.startswith("Deleted: 2 votes (1 held)")
+    assert said.text.startswith("Deleted: 2 vote(s) (1 held)")
     assert await two.bot.count(Vote) == 0
 
 
