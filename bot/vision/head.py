@@ -8,6 +8,7 @@ ships is what was validated.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -18,13 +19,14 @@ import numpy as np
 
 from bot.errors import BundleError
 
-HEAD_FORMAT = 2
+HEAD_FORMAT = 3
 """The layout of :meth:`Head.to_bytes`: an ``.npz`` of ``meta`` (JSON), ``weights``,
 ``bias``, ``gallery``, ``gallery_labels`` and (format 2) ``gallery_dims``. Every array
 carries its own dtype, so a gallery written as float32 (older heads) or float16 reads the
 same way; a change of arrays or meta is a new format. Format 1 heads have no
-``gallery_dims``: their gallery holds whole embeddings."""
-READABLE_FORMATS = frozenset({1, 2})
+``gallery_dims``: their gallery holds whole embeddings. Format 3 adds
+``typical_familiarity`` to the meta; older heads read without it (raw familiarity)."""
+READABLE_FORMATS = frozenset({1, 2, 3})
 GALLERY_DTYPE = np.float16
 """How the gallery is stored: it is most of a head (a row of unit length per training face,
 7,680 numbers each for three views), and half precision changes scores by less than 1e-3.
@@ -114,7 +116,11 @@ class Head:
     ``weights`` (``D×C``) and ``bias`` (``C``) form the softmax classifier; ``gallery`` (unit
     rows, ``M×G``) with ``gallery_labels`` (label ids) are the training faces "familiarity"
     looks at: the mean cosine similarity to a label's ``top_k`` nearest ones, over the
-    embedding's dimensions ``gallery_dims`` (``G`` of them; None: all ``D``).
+    embedding's dimensions ``gallery_dims`` (``G`` of them; None: all ``D``), less the
+    label's ``typical_familiarity`` (``C``; None: 0 for every label), how familiar the
+    label's own training faces are with each other. A character whose pictures differ more
+    among themselves, as one the backbone was not fine-tuned on does, is then not flagged
+    "unsure" for that alone.
     """
 
     labels: tuple[str, ...]
@@ -125,6 +131,7 @@ class Head:
     top_k: int
     unsure: UnsureRule
     gallery_dims: np.ndarray | None = None
+    typical_familiarity: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         dim, count = self.weights.shape
@@ -152,6 +159,9 @@ class Head:
             raise BundleError("the head's gallery names a label it does not have")
         if self.top_k < 1:
             raise BundleError("the head's top_k must be at least 1")
+        typical = self.typical_familiarity
+        if typical is not None and (typical.shape != (count,) or not np.isfinite(typical).all()):
+            raise BundleError(f"the head's typical familiarity is not {count} finite numbers")
 
     @property
     def dim(self) -> int:
@@ -166,7 +176,8 @@ class Head:
     def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Softmax scores and per-label familiarity (``M×C`` each) for ``M×D`` embeddings.
 
-        A label with no gallery faces gets familiarity -1, the lowest cosine similarity.
+        Familiarity is relative to each label's typical familiarity when the head has one. A
+        label with no gallery faces gets -1, the lowest cosine similarity.
         """
         features = np.atleast_2d(np.asarray(features, np.float32))
         probs = softmax(features @ self.weights + self.bias)
@@ -178,6 +189,8 @@ class Head:
             k = min(self.top_k, block.shape[1])
             nearest = np.partition(block, block.shape[1] - k, axis=1)[:, -k:]
             familiarity[:, label] = nearest.mean(axis=1)
+            if self.typical_familiarity is not None:
+                familiarity[:, label] -= self.typical_familiarity[label]
         return probs, familiarity
 
     def to_bytes(self) -> bytes:
@@ -190,6 +203,8 @@ class Head:
             "top_k": self.top_k,
             "unsure": {"threshold": self.unsure.threshold, "prob_weight": self.unsure.prob_weight},
         }
+        if self.typical_familiarity is not None:
+            meta["typical_familiarity"] = [float(v) for v in self.typical_familiarity]
         np.savez(
             buffer,
             meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8),
@@ -220,6 +235,7 @@ class Head:
                 dims = arrays["gallery_dims"].astype(np.int64) if meta["format"] >= 2 else None
                 if dims is not None and np.array_equal(dims, np.arange(arrays["weights"].shape[0])):
                     dims = None
+                typical = meta.get("typical_familiarity") if meta["format"] >= 3 else None
                 return cls(
                     labels=tuple(str(label) for label in meta["labels"]),
                     weights=arrays["weights"].astype(np.float32),
@@ -229,6 +245,9 @@ class Head:
                     top_k=int(meta["top_k"]),
                     unsure=UnsureRule(float(rule["threshold"]), float(rule["prob_weight"])),
                     gallery_dims=dims,
+                    typical_familiarity=(
+                        None if typical is None else np.array(typical, np.float32)
+                    ),
                 )
         except BundleError:
             raise
@@ -237,16 +256,7 @@ class Head:
 
     def with_unsure(self, rule: UnsureRule) -> Head:
         """The same head with another unsure rule."""
-        return Head(
-            self.labels,
-            self.weights,
-            self.bias,
-            self.gallery,
-            self.gallery_labels,
-            self.top_k,
-            rule,
-            self.gallery_dims,
-        )
+        return dataclasses.replace(self, unsure=rule)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -103,7 +104,7 @@ def test_a_head_of_an_unknown_format_is_refused_with_the_formats_read() -> None:
     newer = io.BytesIO()
     np.savez(newer, **fields)
 
-    with pytest.raises(BundleError, match=rf"format {HEAD_FORMAT + 1}; this bot reads 1, 2"):
+    with pytest.raises(BundleError, match=rf"format {HEAD_FORMAT + 1}; this bot reads 1, 2, 3$"):
         Head.from_bytes(newer.getvalue())
 
 
@@ -164,3 +165,39 @@ def test_gallery_dimensions_outside_the_embedding_are_refused(dims: np.ndarray) 
             full.unsure,
             gallery_dims=dims,
         )
+
+
+def test_familiarity_is_relative_to_each_labels_typical_familiarity() -> None:
+    plain = head_of(dim=64)
+    typical = np.linspace(0.2, 0.7, plain.label_count).astype(np.float32)
+    relative = dataclasses.replace(plain, typical_familiarity=typical)
+    seen = faces(plain)
+
+    probs, familiarity = plain.score(seen)
+    probs_relative, familiarity_relative = relative.score(seen)
+
+    np.testing.assert_array_equal(probs_relative, probs)
+    np.testing.assert_allclose(familiarity_relative, familiarity - typical, atol=1e-6)
+
+
+def test_typical_familiarity_survives_the_round_trip_and_older_heads_have_none() -> None:
+    typical = np.linspace(0.2, 0.7, 6).astype(np.float32)
+    head = dataclasses.replace(head_of(dim=64), typical_familiarity=typical)
+
+    again = Head.from_bytes(head.to_bytes())
+    old = Head.from_bytes(written_as_float32(head))  # format 1: raw familiarity
+
+    assert again.typical_familiarity is not None
+    np.testing.assert_allclose(again.typical_familiarity, typical, atol=1e-6)
+    assert old.typical_familiarity is None
+    _, raw = old.score(faces(head))
+    _, relative = again.score(faces(head))
+    np.testing.assert_allclose(relative, raw - typical, atol=1e-3)
+
+
+@pytest.mark.parametrize("typical", [np.zeros(5), np.array([0.1, 0.2, np.nan, 0.3, 0.4, 0.5])])
+def test_a_typical_familiarity_that_does_not_fit_the_labels_is_refused(
+    typical: np.ndarray,
+) -> None:
+    with pytest.raises(BundleError, match="typical familiarity is not 6 finite numbers"):
+        dataclasses.replace(head_of(dim=64), typical_familiarity=typical.astype(np.float32))
