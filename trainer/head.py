@@ -112,9 +112,10 @@ def typical_familiarity(
 
     A character the backbone was not fine-tuned on (a server's own) has pictures less alike
     than the characters it was tuned on, and a raw familiarity flagged its right answers
-    "unsure" far more often (two to five characters taught beside ``quint15``'s fifteen:
-    67% against 21%; 43–47% relative to this). A label with fewer than two pictures gets the
-    median of the others (0 when there are none): it has nothing to be compared with.
+    "unsure" far more often: with three or five ``mixed5`` characters taught beside
+    ``quint15``'s fifteen on the ``quint15`` backbone, 67% of theirs against 21% of the
+    others'; relative to this, 43–47% against 24%. A label with fewer than two pictures gets
+    the median of the others (0 when there are none): it has nothing to be compared with.
     """
     typical = np.full(label_count, np.nan, np.float32)
     for label in np.unique(labels):
