@@ -19,6 +19,7 @@ from bot.cogs.errors import PERMISSION_NAMES
 from bot.i18n import Catalog
 from bot.review_pages import HELD_BECAUSE
 from bot.training_progress import STAGES
+from bot.vision.decode import KINDS_OF_FILE
 
 BOT = Path(__file__).resolve().parents[1] / "bot"
 COMMAND_LINE = {"__main__.py", "cli_classify.py", "config.py", "demo.py", "install.py"}
@@ -114,6 +115,7 @@ def table_sentences() -> set[tuple[str, str]]:
         "STAGES": STAGES.values(),
         "HELD_BECAUSE": HELD_BECAUSE.values(),
         "PERMISSION_NAMES": PERMISSION_NAMES.values(),
+        "KINDS_OF_FILE": KINDS_OF_FILE,
     }
     return {(name, text) for name, values in tables.items() for text in values}
 

@@ -517,8 +517,9 @@ _KNOWN_SIGNATURES: tuple[tuple[bytes, int, str, bool], ...] = (
 )
 
 
-def _describe_unsupported(data: bytes) -> str:
-    """A short sentence for the user saying what bytes that are no supported picture look like."""
+def _describe_unsupported(data: bytes) -> Phrase:
+    """A short sentence for the user saying what bytes that are no supported picture look like
+    (a :class:`Phrase`, so the kind of file is translated with it)."""
     for magic, offset, what, is_picture in _KNOWN_SIGNATURES:
         if data[offset : offset + len(magic)] == magic:
             return _unsupported_message(what, is_picture)
@@ -534,13 +535,30 @@ def _describe_unsupported(data: bytes) -> str:
         return _unsupported_message("text", False)
     if data.startswith(b"BM"):  # but not with a DIB header that Pillow reads
         return _unsupported_message("an unusual BMP variant", True)
-    return f"unsupported format: not a picture this bot can read ({_SUPPORTED_HINT})"
+    return Phrase(
+        "unsupported format: not a picture this bot can read ({hint})",
+        {"hint": Phrase(_SUPPORTED_HINT)},
+    )
 
 
-def _unsupported_message(what: str, is_picture: bool) -> str:
+KINDS_OF_FILE = (
+    *dict.fromkeys(what for _, _, what, _ in _KNOWN_SIGNATURES),
+    "an SVG drawing",
+    "a web page (HTML)",
+    "an XML document",
+    "text",
+    "an unusual BMP variant",
+)
+"""Every kind of file an unsupported upload is said to look like (each is translated)."""
+
+
+def _unsupported_message(what: str, is_picture: bool) -> Phrase:
     if is_picture:
-        return f"unsupported picture format: looks like {what} ({_SUPPORTED_HINT})"
-    return f"not a picture: looks like {what}"
+        return Phrase(
+            "unsupported picture format: looks like {what} ({hint})",
+            {"what": Phrase(what), "hint": Phrase(_SUPPORTED_HINT)},
+        )
+    return Phrase("not a picture: looks like {what}", {"what": Phrase(what)})
 
 
 def _looks_like_text(head: bytes) -> bool:

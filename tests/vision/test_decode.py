@@ -748,3 +748,29 @@ def mutated_pictures(draw: st.DrawFn) -> bytes:
 @given(mutated_pictures())
 def test_mutated_pictures_decode_or_raise_image_error(data: bytes) -> None:
     assert_decodes_or_raises_image_error(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "english", "japanese"),
+    [
+        (b"who is this character?\n", "not a picture: looks like text", "テキスト"),
+        (b"%PDF-1.7\n" + bytes(64), "not a picture: looks like a PDF document", "PDF 文書"),
+        (b"II*\x00" + bytes(64), "unsupported picture format: looks like a TIFF picture", "TIFF"),
+        (bytes(range(7, 71)), "unsupported format: not a picture this bot can read", "対応"),
+    ],
+)
+def test_an_unsupported_file_is_described_in_the_readers_language(
+    data: bytes, english: str, japanese: str
+) -> None:
+    """What an unsupported upload looks like reaches a Japanese reader in Japanese, the kind
+    of file included (drive-through 4: "Not a picture: looks like text" came in English)."""
+    from bot.errors import UnsupportedImageError
+    from bot.i18n import Catalog
+
+    with pytest.raises(UnsupportedImageError) as caught:
+        decode_image(data)
+
+    assert str(caught.value).startswith(english)
+    shown = Catalog.load().texts("ja")(caught.value.phrase)
+    assert japanese in shown
+    assert not any(word in shown for word in ("looks like", "picture", "text")), shown
