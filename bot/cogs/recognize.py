@@ -145,7 +145,7 @@ def combine(
     if skipped:
         notes.append(
             texts(
-                "I look at the first {limit} pictures of a message; {skipped} more were left out.",
+                "I look at a message's first {limit} pictures and left out the other {skipped}.",
                 limit=MAX_PICTURES_PER_MESSAGE,
                 skipped=skipped,
             )
@@ -452,7 +452,7 @@ class Recognize(commands.Cog):
 
     async def _answer_post(self, message: discord.Message, urls: list[str]) -> None:
         """One reply for the first ``MAX_PICTURES_PER_MESSAGE`` pictures of a post (saying
-        if more were left out); pictures without an anime face get no part of it."""
+        if some were left out); pictures without an anime face get no part of it."""
         channel_id = message.channel.id
         guild_id = message.guild.id if message.guild else None
         texts = self.bot.catalog.texts(message.guild.preferred_locale if message.guild else None)

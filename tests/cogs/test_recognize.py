@@ -192,6 +192,6 @@ async def test_pictures_left_out_and_pictures_without_a_face_are_both_said() -> 
     payload = combine([part(1, 7), part(3, 8), part(4, 9)], {}, ENGLISH, skipped=1, looked_at=4)
 
     assert payload["content"] == (
-        "I look at the first 4 pictures of a message; 1 more were left out.\n"
+        "I look at a message's first 4 pictures and left out the other 1.\n"
         "Pictures without an anime face: 2."
     )

@@ -81,7 +81,7 @@ async def test_five_pictures_get_one_reply_that_says_one_was_left_out(
     reply = await posted.wait_for_reply()
     assert len(posted.replies) == 1
     assert len(reply.embeds) == 4
-    assert reply.content == "I look at the first 4 pictures of a message; 1 more were left out."
+    assert reply.content == "I look at a message's first 4 pictures and left out the other 1."
 
 
 def message_link(guild_id: int, posted: PostedMessage) -> str:
@@ -108,7 +108,7 @@ async def test_identify_characters_on_five_pictures_covers_four_in_one_answer(
     assert names(answer) == [LABELS[0], LABELS[1], LABELS[2], LABELS[0]]
     numbers = [e["author"]["name"] for e in answer.embeds]
     assert numbers == [f"Picture {n} of 4" for n in range(1, 5)]
-    assert answer.content == "I look at the first 4 pictures of a message; 1 more were left out."
+    assert answer.content == "I look at a message's first 4 pictures and left out the other 1."
     placeholders = [c.get("placeholder") for c in answer.walk_components() if c["type"] == 3]
     assert placeholders == [f"Face {n}: who is it?" for n in range(1, 5)]
     assert posted.replies == []
