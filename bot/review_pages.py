@@ -81,6 +81,18 @@ def face_embed(
         lines.append(
             texts("The model said {name} ({score}).", name=model, score=percent(first.model_score))
         )
+    if face.accepted_label is not None:
+        taught = character_name(face.accepted_label, names)
+        if face.accepted_label == face.leading_label:
+            lines.append(texts("Already taught as **{name}**.", name=taught))
+        else:
+            lines.append(
+                texts(
+                    "Already taught as **{name}**: accepting makes it **{other}** instead.",
+                    name=taught,
+                    other=character_name(face.leading_label, names),
+                )
+            )
     link = message_link(guild_id, face.channel_id, face.message_id)
     lines.append(f"[{texts('Open the picture')}]({link})")
     embed = discord.Embed(

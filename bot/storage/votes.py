@@ -94,6 +94,9 @@ class HeldFace:
     message_id: int
     crop_image: bytes
     votes: tuple[HeldVote, ...]
+    accepted_label: str | None = None
+    """The character the face is training data for already (other members' votes agreed, or
+    a moderator decided), or None."""
 
     @property
     def leading_label(self) -> str:
@@ -355,7 +358,14 @@ class VoteRepo:
             for row in rows:
                 votes = await self._held(session, guild_id, row.id)
                 faces.append(
-                    HeldFace(row.id, row.channel_id, row.message_id, row.crop_image, tuple(votes))
+                    HeldFace(
+                        row.id,
+                        row.channel_id,
+                        row.message_id,
+                        row.crop_image,
+                        tuple(votes),
+                        await accepted_key(session, row.id),
+                    )
                 )
             return HeldPage(tuple(faces), total)
 

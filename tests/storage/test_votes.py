@@ -331,3 +331,19 @@ async def test_held_faces_come_a_page_at_a_time_longest_waiting_first(storage: S
     assert [v.label for v in first.faces[0].votes] == ["sakurauchi riko", "kurosawa dia"]
     assert first.faces[0].crop_image == png("f0")
     assert (await storage.votes.held_faces(OTHER_GUILD, 0, 2)).total == 0
+
+
+async def test_a_held_face_says_what_it_is_already_taught_as(storage: Storage) -> None:
+    """Votes held on a face that two members already confirmed: the review page must be able
+    to say so (drive-through 4 found nothing said it, and Accept offered the other name)."""
+    taught = await record_face(storage, "nishikino maki", 0.97, tag="taught")
+    untaught = await record_face(storage, "nishikino maki", 0.97, tag="untaught")
+    for member in (1, 2):
+        await storage.votes.cast(taught, member, GUILD, "nishikino maki", True)
+    for face in (taught, untaught):
+        await storage.votes.cast(face, 7, GUILD, "sakurauchi riko", False, new_account=True)
+
+    page = await storage.votes.held_faces(GUILD, 0, 5)
+
+    accepted = {face.face_id: face.accepted_label for face in page.faces}
+    assert accepted == {taught: "nishikino maki", untaught: None}
