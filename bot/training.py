@@ -34,7 +34,7 @@ from bot.config import Settings
 from bot.errors import BotError, StorageError, TrainingBusyError, TrainingError
 from bot.gate import CharacterResult, GateReport
 from bot.model_store import ModelStore, new_version
-from bot.names import folder_name
+from bot.names import character_name, folder_name
 from bot.phrases import Phrase, phrase
 from bot.refit import OnStep, RefitJob, RefitResult, run_refit
 from bot.storage.db import Storage
@@ -383,6 +383,10 @@ class TrainingManager:
         counts: Counter[str] = Counter()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
             async for label, png in self.storage.examples.iter_dataset(scope):
-                archive.writestr(f"{folder_name(label)}/{counts[label]}{picture_suffix(png)}", png)
+                # As the bot shows the name: a character first named by a vote or a base
+                # label is stored lowercase, and its folder sat as `emilia_re_zero/` beside
+                # `Zero_Two/` (drive-through 4).
+                folder = folder_name(character_name(label))
+                archive.writestr(f"{folder}/{counts[label]}{picture_suffix(png)}", png)
                 counts[label] += 1
         return buffer.getvalue()
