@@ -42,7 +42,17 @@ from bot.storage.characters import find_visible
 from bot.storage.examples import accept_face, accepted_key
 from bot.storage.guilds import votes_needed
 from bot.storage.images import TopPrediction, top_prediction
-from bot.storage.schema import ExampleSource, Face, HoldReason, Image, Vote, VoteStatus, utcnow
+from bot.storage.schema import (
+    Character,
+    ExampleSource,
+    Face,
+    HoldReason,
+    Image,
+    TrainingExample,
+    Vote,
+    VoteStatus,
+    utcnow,
+)
 from bot.storage.scope import Scope
 
 CONFIDENT_SCORE = 0.75
@@ -346,9 +356,14 @@ class VoteRepo:
             total = int(await session.scalar(select(func.count()).select_from(waiting)) or 0)
             rows = (
                 await session.execute(
-                    select(Face.id, Face.crop_image, Image.channel_id, Image.message_id)
+                    select(
+                        Face.id, Face.crop_image, Image.channel_id, Image.message_id, Character.key
+                    )
                     .join(waiting, waiting.c.face_id == Face.id)
                     .join(Image, Face.image_id == Image.id)
+                    # A face is the training example of one character at most.
+                    .outerjoin(TrainingExample, TrainingExample.face_id == Face.id)
+                    .outerjoin(Character, TrainingExample.character_id == Character.id)
                     .order_by(waiting.c.since, Face.id)
                     .offset(offset)
                     .limit(limit)
@@ -364,7 +379,7 @@ class VoteRepo:
                         row.message_id,
                         row.crop_image,
                         tuple(votes),
-                        await accepted_key(session, row.id),
+                        row.key,
                     )
                 )
             return HeldPage(tuple(faces), total)

@@ -517,6 +517,19 @@ _KNOWN_SIGNATURES: tuple[tuple[bytes, int, str, bool], ...] = (
 )
 
 
+_SVG = "an SVG drawing"
+_HTML = "a web page (HTML)"
+_XML = "an XML document"
+_TEXT = "text"
+_ODD_BMP = "an unusual BMP variant"
+KINDS_OF_FILE = (
+    *dict.fromkeys(what for _, _, what, _ in _KNOWN_SIGNATURES),
+    *(_SVG, _HTML, _XML, _TEXT, _ODD_BMP),
+)
+"""Every kind of file an unsupported upload is said to look like (each is translated): the
+signatures' and those told from the first bytes' content."""
+
+
 def _describe_unsupported(data: bytes) -> Phrase:
     """A short sentence for the user saying what bytes that are no supported picture look like
     (a :class:`Phrase`, so the kind of file is translated with it)."""
@@ -526,30 +539,19 @@ def _describe_unsupported(data: bytes) -> Phrase:
     head = data[:1024]
     markup = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if b"<svg" in markup:
-        return _unsupported_message("an SVG drawing", True)
+        return _unsupported_message(_SVG, True)
     if markup.startswith(b"<!doctype html") or b"<html" in markup:
-        return _unsupported_message("a web page (HTML)", False)
+        return _unsupported_message(_HTML, False)
     if markup.startswith(b"<?xml"):
-        return _unsupported_message("an XML document", False)
+        return _unsupported_message(_XML, False)
     if _looks_like_text(head):
-        return _unsupported_message("text", False)
+        return _unsupported_message(_TEXT, False)
     if data.startswith(b"BM"):  # but not with a DIB header that Pillow reads
-        return _unsupported_message("an unusual BMP variant", True)
+        return _unsupported_message(_ODD_BMP, True)
     return Phrase(
         "unsupported format: not a picture this bot can read ({hint})",
         {"hint": Phrase(_SUPPORTED_HINT)},
     )
-
-
-KINDS_OF_FILE = (
-    *dict.fromkeys(what for _, _, what, _ in _KNOWN_SIGNATURES),
-    "an SVG drawing",
-    "a web page (HTML)",
-    "an XML document",
-    "text",
-    "an unusual BMP variant",
-)
-"""Every kind of file an unsupported upload is said to look like (each is translated)."""
 
 
 def _unsupported_message(what: str, is_picture: bool) -> Phrase:
